@@ -1,0 +1,162 @@
+# tepui build: GNU Make + pkg-config, C17, warnings are errors.
+#
+#   make                 programs in build/bin, libraries in build/lib
+#   make SAN=1           AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/
+#   make check           unit and integration tests (against the same build)
+#   make unit | integration
+#   make BUILD=dir       build somewhere else (parallel work trees)
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT ?= -O1
+else
+BUILD ?= build
+SANFLAGS :=
+OPT ?= -O2
+endif
+
+CC ?= cc
+PKGS := libevent libevent_pthreads libprotobuf-c jansson sqlite3 libcurl openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+
+GEN := $(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I$(GEN) $(PKG_CFLAGS)
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+          -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lm -lpthread
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CPPFLAGS += -DTEPUI_VERSION='"$(VERSION)"' -DTEPUI_GIT_SHA='"$(GIT_SHA)"'
+
+# ---- protobuf schemas -> generated C (never committed) -------------------
+PROTOS := $(wildcard src/wire/proto/*.proto)
+PROTO_C := $(patsubst src/wire/proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: src/wire/proto/%.proto $(PROTOS)
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Isrc/wire/proto $<
+
+# Test-only schemas (codec tests) live beside their tests.
+TEST_PROTOS := $(wildcard tests/unit/proto/*.proto)
+TEST_PROTO_C := $(patsubst tests/unit/proto/%.proto,$(GEN)/test/%.pb-c.c,$(TEST_PROTOS))
+$(GEN)/test/%.pb-c.c $(GEN)/test/%.pb-c.h: tests/unit/proto/%.proto
+	@mkdir -p $(GEN)/test
+	protoc-c --c_out=$(GEN)/test -Itests/unit/proto $<
+
+# ---- objects ---------------------------------------------------------------
+OBJ := $(BUILD)/obj
+$(OBJ)/%.o: %.c | $(PROTO_H) $(TEST_PROTO_C:.c=.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -Wno-unused-parameter -c -o $@ $<
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+COMMON_SRC := $(wildcard src/common/*.c)
+WIRE_SRC := $(wildcard src/wire/*.c)
+HTTP_SRC := $(wildcard src/http/*.c)
+LIB_SRC := $(wildcard src/lib/*.c)
+MASTER_SRC := $(wildcard src/master/*.c src/master/*/*.c)
+AGENT_SRC := $(wildcard src/agent/*.c src/agent/*/*.c)
+EXECUTOR_SRC := $(wildcard src/executor/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+
+GEN_OBJ := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
+TEST_GEN_OBJ := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(TEST_PROTO_C))
+
+# One static library holds everything shared; each program adds its own objects.
+LIBTEPUI := $(BUILD)/lib/libtepui.a
+LIBTEPUI_OBJ := $(call objs,$(COMMON_SRC) $(WIRE_SRC) $(HTTP_SRC) $(LIB_SRC)) $(GEN_OBJ)
+$(LIBTEPUI): $(LIBTEPUI_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Daemons keep their main() in main.c; other objects are shared with tests.
+MASTER_LIB_OBJ := $(call objs,$(filter-out src/master/main.c,$(MASTER_SRC)))
+AGENT_LIB_OBJ := $(call objs,$(filter-out src/agent/main.c,$(AGENT_SRC)))
+
+BIN := $(BUILD)/bin
+PROGRAMS := $(BIN)/tepui-master $(BIN)/tepui-agent $(BIN)/tepui-executor $(BIN)/tepui
+# (programs appear as their main.c does)
+PROGRAMS := $(filter $(patsubst %,$(BIN)/tepui-%,$(notdir $(patsubst %/main.c,%,$(wildcard src/master/main.c src/agent/main.c src/executor/main.c)))) $(if $(wildcard src/cli/main.c),$(BIN)/tepui),$(PROGRAMS))
+
+$(BIN)/tepui-master: $(call objs,$(MASTER_SRC)) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/tepui-agent: $(call objs,$(AGENT_SRC)) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/tepui-executor: $(call objs,$(EXECUTOR_SRC)) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN)/tepui: $(call objs,$(CLI_SRC)) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+all: $(PROGRAMS)
+.DEFAULT_GOAL := all
+
+# ---- tests -----------------------------------------------------------------
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+UNIT_SUPPORT := $(call objs,$(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c)))
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+HARNESS_OBJ := $(call objs,$(filter-out $(INTEG_SRC),$(wildcard tests/integration/*.c)))
+TEST_LIBS := $(shell pkg-config --libs cmocka)
+
+# Daemon internals go into archives so a unit test pulls in only what it uses.
+$(BUILD)/lib/libmaster.a: $(MASTER_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/lib/libagent.a: $(AGENT_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(UNIT_SUPPORT) $(TEST_GEN_OBJ) $(BUILD)/lib/libmaster.a $(BUILD)/lib/libagent.a $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/integration/test_%: $(OBJ)/tests/integration/test_%.o $(HARNESS_OBJ) $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+tests: $(UNIT_BIN) $(INTEG_BIN)
+
+unit: $(UNIT_BIN)
+	@scripts/run-tests.sh unit $(BUILD)
+
+integration: all $(INTEG_BIN)
+	@scripts/run-tests.sh integration $(BUILD)
+
+check: all tests
+	@scripts/run-tests.sh all $(BUILD)
+
+# ---- fuzz targets (clang + libFuzzer) --------------------------------------
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	  $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(FUZZ_SRC))
+build-fuzz/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all tests unit integration check fuzz clean
+.SECONDARY:
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

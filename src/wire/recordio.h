@@ -1,0 +1,36 @@
+/* RecordIO framing, as the Mesos streaming APIs use it: each record is
+ * "<decimal length>\n" followed by exactly that many bytes. Record
+ * boundaries are unrelated to HTTP chunk boundaries, so the reader is
+ * incremental: feed it bytes as they arrive and take records out. */
+#ifndef TEPUI_WIRE_RECORDIO_H
+#define TEPUI_WIRE_RECORDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+/* Appends one framed record to out. */
+void recordio_write(struct buf *out, const void *data, size_t len);
+
+struct recordio_reader {
+    struct buf pending;      /* bytes received but not yet returned */
+    size_t max_record;       /* records longer than this are an error */
+    int failed;              /* set once the stream is malformed */
+};
+
+void recordio_reader_init(struct recordio_reader *r, size_t max_record);
+void recordio_reader_free(struct recordio_reader *r);
+
+/* Adds received bytes. */
+void recordio_reader_feed(struct recordio_reader *r, const void *data, size_t len);
+
+/* Takes the next complete record: returns 1 and sets *data/*len (valid until
+ * the next call on the reader), 0 when more bytes are needed, or a negative
+ * code with err filled when the stream is malformed (non-digit length,
+ * zero or oversized length); after an error the reader stays failed. */
+int recordio_reader_next(struct recordio_reader *r, const char **data, size_t *len,
+                         struct error *err);
+
+#endif

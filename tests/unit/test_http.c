@@ -1,0 +1,267 @@
+/* HTTP layer: routing, limits, plain calls, and streams in both directions,
+ * including that each side learns when the other goes away. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "http/client.h"
+#include "http/server.h"
+
+struct fixture {
+    struct event_base *base;
+    struct http_server *server;
+    int port;
+    struct http_stream *stream;
+    int stream_closed;
+    int replies;
+    int last_status;
+    struct buf last_body;
+    struct buf stream_data;
+    int client_closed;
+    int client_status;
+    struct http_client_stream *cstream;
+};
+
+static void echo_handler(struct http_request *req, void *arg)
+{
+    (void)arg;
+    if (req->method != EVHTTP_REQ_POST) {
+        http_respond_method_not_allowed(req, "POST");
+        return;
+    }
+    http_respond(req, 200, "text/plain", req->body, req->body_len);
+}
+
+static void query_handler(struct http_request *req, void *arg)
+{
+    (void)arg;
+    const char *v = http_request_query_param(req, "name");
+    http_respond(req, 200, "text/plain", v ? v : "-", v ? strlen(v) : 1);
+}
+
+static void prefix_handler(struct http_request *req, void *arg)
+{
+    (void)arg;
+    http_respond(req, 200, "text/plain", req->path, strlen(req->path));
+}
+
+static void stream_closed(struct http_stream *st, void *arg)
+{
+    struct fixture *f = arg;
+    (void)st;
+    f->stream_closed = 1;
+}
+
+static void stream_handler(struct http_request *req, void *arg)
+{
+    struct fixture *f = arg;
+    f->stream = http_stream_start(req, "text/plain", stream_closed, f);
+    http_stream_send(f->stream, "hello ", 6);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->base = event_base_new();
+    struct http_server_options opts = {.max_body_bytes = 1024, .max_header_bytes = 2048};
+    f->server = http_server_new(f->base, &opts);
+    http_server_route(f->server, "/echo", echo_handler, f);
+    http_server_route(f->server, "/query", query_handler, f);
+    http_server_route(f->server, "/stream", stream_handler, f);
+    http_server_route_prefix(f->server, "/files/", prefix_handler, f);
+    assert_int_equal(http_server_bind(f->server, "127.0.0.1", 0, &f->port, NULL), 0);
+    assert_true(f->port > 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->stream)
+        http_stream_close(f->stream);
+    http_server_free(f->server);
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
+    event_base_free(f->base);
+    buf_free(&f->last_body);
+    buf_free(&f->stream_data);
+    free(f);
+    return 0;
+}
+
+static void on_reply(const struct http_reply *r, void *arg)
+{
+    struct fixture *f = arg;
+    f->replies++;
+    f->last_status = r->status;
+    buf_reset(&f->last_body);
+    buf_append(&f->last_body, r->body, r->len);
+}
+
+static void run_until(struct fixture *f, int *flag)
+{
+    for (int i = 0; i < 2000 && !*flag; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+    }
+}
+
+static void call(struct fixture *f, const char *method, const char *path, const char *body)
+{
+    struct http_client *c = http_client_new(f->base, "127.0.0.1", f->port, 5);
+    f->replies = 0;
+    assert_non_null(http_client_request(c, method, path, NULL, body, body ? strlen(body) : 0,
+                                        on_reply, f));
+    run_until(f, &f->replies);
+    assert_int_equal(f->replies, 1);
+    http_client_free(c);
+}
+
+static void post_echoes_body(void **state)
+{
+    struct fixture *f = *state;
+    call(f, "POST", "/echo", "ping");
+    assert_int_equal(f->last_status, 200);
+    assert_string_equal(buf_cstr(&f->last_body), "ping");
+}
+
+static void wrong_method_is_405(void **state)
+{
+    struct fixture *f = *state;
+    call(f, "GET", "/echo", NULL);
+    assert_int_equal(f->last_status, 405);
+}
+
+static void unknown_path_is_404(void **state)
+{
+    struct fixture *f = *state;
+    call(f, "GET", "/nope", NULL);
+    assert_int_equal(f->last_status, 404);
+}
+
+static void oversized_body_is_rejected(void **state)
+{
+    struct fixture *f = *state;
+    char *big = malloc(4096);
+    memset(big, 'x', 4095);
+    big[4095] = '\0';
+    call(f, "POST", "/echo", big);
+    assert_int_equal(f->last_status, 413);
+    free(big);
+    /* The server keeps serving afterwards. */
+    call(f, "POST", "/echo", "after");
+    assert_int_equal(f->last_status, 200);
+}
+
+static void query_and_prefix_routes(void **state)
+{
+    struct fixture *f = *state;
+    call(f, "GET", "/query?name=a%20b", NULL);
+    assert_string_equal(buf_cstr(&f->last_body), "a b");
+    call(f, "GET", "/files/read", NULL);
+    assert_string_equal(buf_cstr(&f->last_body), "/files/read");
+    call(f, "GET", "/files%00/x", NULL);
+    assert_int_equal(f->last_status, 400);
+}
+
+static void c_opened(struct http_client_stream *s, int status, const struct evkeyvalq *h, void *arg)
+{
+    struct fixture *f = arg;
+    (void)s;
+    (void)h;
+    f->client_status = status;
+}
+
+static void c_data(struct http_client_stream *s, const char *data, size_t len, void *arg)
+{
+    struct fixture *f = arg;
+    (void)s;
+    buf_append(&f->stream_data, data, len);
+}
+
+static void c_closed(struct http_client_stream *s, int status, const char *error, const char *body,
+                     void *arg)
+{
+    struct fixture *f = arg;
+    (void)s;
+    (void)status;
+    (void)error;
+    (void)body;
+    f->client_closed = 1;
+}
+
+static const struct http_stream_callbacks stream_cbs = {c_opened, c_data, c_closed};
+
+static void stream_delivers_chunks_and_server_sees_client_leave(void **state)
+{
+    struct fixture *f = *state;
+    f->cstream = http_client_stream_open(f->base, "127.0.0.1", f->port, "/stream", NULL, "x", 1,
+                                         &stream_cbs, f);
+    assert_non_null(f->cstream);
+    int got = 0;
+    for (int i = 0; i < 400 && !got; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+        got = f->stream_data.len >= 6;
+    }
+    assert_int_equal(f->client_status, 200);
+    http_stream_send(f->stream, "world", 5);
+    got = 0;
+    for (int i = 0; i < 400 && !got; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+        got = f->stream_data.len >= 11;
+    }
+    assert_string_equal(buf_cstr(&f->stream_data), "hello world");
+    http_client_stream_close(f->cstream);
+    run_until(f, &f->stream_closed);
+    assert_true(f->stream_closed);
+    assert_int_equal(http_stream_send(f->stream, "x", 1), -EPIPE);
+}
+
+static void client_sees_server_end_stream(void **state)
+{
+    struct fixture *f = *state;
+    f->cstream = http_client_stream_open(f->base, "127.0.0.1", f->port, "/stream", NULL, "x", 1,
+                                         &stream_cbs, f);
+    int got = 0;
+    for (int i = 0; i < 400 && !got; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+        got = f->stream != NULL;
+    }
+    http_stream_close(f->stream);
+    f->stream = NULL;
+    run_until(f, &f->client_closed);
+    assert_true(f->client_closed);
+    http_client_stream_close(f->cstream);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(post_echoes_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_method_is_405, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_path_is_404, setup, teardown),
+        cmocka_unit_test_setup_teardown(oversized_body_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(query_and_prefix_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream_delivers_chunks_and_server_sees_client_leave, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(client_sees_server_end_stream, setup, teardown),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
