@@ -23,6 +23,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 GEN := $(BUILD)/gen
+# Deprecated protobuf fields stay readable (we accept old formats), while their
+# descriptor flag still tells the JSON codec to skip their defaults.
+CPPFLAGS += -DPROTOBUF_C__NO_DEPRECATED
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I$(GEN) $(PKG_CFLAGS)
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
