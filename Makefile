@@ -89,6 +89,7 @@ $(LIBTEPUI): $(LIBTEPUI_OBJ)
 # Daemons keep their main() in main.c; other objects are shared with tests.
 MASTER_LIB_OBJ := $(call objs,$(filter-out src/master/main.c,$(MASTER_SRC)))
 AGENT_LIB_OBJ := $(call objs,$(filter-out src/agent/main.c,$(AGENT_SRC)))
+EXECUTOR_LIB_OBJ := $(call objs,$(filter-out src/executor/main.c,$(EXECUTOR_SRC)))
 
 BIN := $(BUILD)/bin
 PROGRAMS := $(BIN)/tepui-master $(BIN)/tepui-agent $(BIN)/tepui-executor $(BIN)/tepui
@@ -127,8 +128,11 @@ $(BUILD)/lib/libmaster.a: $(MASTER_LIB_OBJ)
 $(BUILD)/lib/libagent.a: $(AGENT_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+$(BUILD)/lib/libexecutor.a: $(EXECUTOR_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(UNIT_SUPPORT) $(TEST_GEN_OBJ) $(BUILD)/lib/libmaster.a $(BUILD)/lib/libagent.a $(LIBTEPUI)
+$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(UNIT_SUPPORT) $(TEST_GEN_OBJ) $(BUILD)/lib/libmaster.a $(BUILD)/lib/libagent.a $(BUILD)/lib/libexecutor.a $(LIBTEPUI)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
@@ -148,11 +152,15 @@ check: all tests
 	@scripts/run-tests.sh all $(BUILD)
 
 # ---- fuzz targets (clang + libFuzzer) --------------------------------------
+# Run one with e.g. build-fuzz/fuzz/fuzz_json -max_total_time=60 (FUZZ_BUILD=dir
+# builds elsewhere). Fuzzers link only the decoders (common + wire + schemas).
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BUILD ?= build-fuzz
+FUZZ_OBJ := $(call objs,$(COMMON_SRC) $(WIRE_SRC)) $(GEN_OBJ) $(TEST_GEN_OBJ)
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
-	  $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(FUZZ_SRC))
-build-fuzz/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBTEPUI)
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	  $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 

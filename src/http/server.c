@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -292,6 +293,19 @@ void http_respond_error(struct http_request *req, int code, const char *fmt, ...
     log_debug("%s %s from %s: %d %s", http_method_name(req->method), req->path ? req->path : "?",
               req->peer, code, msg);
     http_respond(req, code, "text/plain; charset=utf-8", msg, (size_t)n);
+}
+
+void http_respond_file(struct http_request *req, const char *content_type, int fd, size_t size)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (size > 0)
+        evbuffer_add_file(out, fd, 0, (ev_off_t)size);
+    else
+        close(fd);
+    if (content_type != NULL)
+        http_response_header(req, "Content-Type", content_type);
+    evhttp_send_reply(req->ev, 200, "OK", out);
+    evbuffer_free(out);
 }
 
 void http_respond_empty(struct http_request *req, int code)

@@ -69,6 +69,8 @@ void http_respond_buf(struct http_request *req, int code, const char *content_ty
 void http_respond_error(struct http_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void http_respond_empty(struct http_request *req, int code);
+/* 200 with the first size bytes of an open file as the body; takes fd. */
+void http_respond_file(struct http_request *req, const char *content_type, int fd, size_t size);
 /* 405 with an Allow header. */
 void http_respond_method_not_allowed(struct http_request *req, const char *allow);
 /* Adds a header to the response that is about to be sent. */

@@ -1,0 +1,219 @@
+/* The agent's state and the functions its modules share. An agent registers
+ * with the master, runs executors (processes it starts in sandboxes under
+ * --work_dir) and hands them tasks, and forwards their status updates to the
+ * master reliably. Everything is mutated on the agent's one event loop. */
+#ifndef TEPUI_AGENT_AGENT_H
+#define TEPUI_AGENT_AGENT_H
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uthash.h>
+
+#include "common/flags.h"
+#include "common/resources.h"
+#include "common/task_state.h"
+#include "executor.pb-c.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "internal.pb-c.h"
+#include "mesos.pb-c.h"
+#include "wire/codec.h"
+
+struct agent;
+struct agent_framework;
+struct agent_executor;
+
+struct agent_flags {
+    char *master;
+    char *ip;
+    int port;
+    char *hostname;
+    char *work_dir;
+    char *resources;
+    char *attributes;
+    char *default_role;
+    double executor_registration_timeout;
+    double executor_shutdown_grace_period;
+    char *launcher_dir;
+    double registration_backoff_factor;
+    double status_update_retry_interval;
+    int switch_user;
+    char *executor_environment_variables;
+    long long max_body_size;
+    char *logging_level;
+};
+
+struct agent_task {
+    char *id;
+    struct agent_executor *executor;
+    Tepui__TaskInfo *info;            /* as the master sent it */
+    task_state_t state;               /* the newest state the agent knows */
+    int launched;                     /* handed to the executor */
+    int kill_requested;
+    UT_hash_handle hh;                /* executor->tasks */
+};
+
+enum executor_state {
+    EXECUTOR_LAUNCHING,     /* process started, not subscribed yet */
+    EXECUTOR_RUNNING,       /* subscribed */
+    EXECUTOR_TERMINATING,   /* asked to shut down */
+    EXECUTOR_TERMINATED,    /* process gone */
+};
+
+struct agent_executor {
+    char *id;
+    struct agent *agent;
+    struct agent_framework *framework;
+    Tepui__ExecutorInfo *info;
+    char container_id[40];
+    char *directory;                  /* the run's sandbox */
+    int command_executor;             /* generated for a command task */
+    enum executor_state state;
+    pid_t pid;
+    struct http_stream *stream;       /* its SUBSCRIBE stream */
+    enum wire_format format;
+    struct agent_task *tasks;         /* by task id */
+    Tepui__TaskGroupInfo **queued_groups;   /* groups to launch on subscription */
+    size_t n_queued_groups;
+    struct event *registration_timer;
+    struct event *shutdown_timer;
+    int reason_set;                   /* why it is being destroyed, for its tasks */
+    Tepui__TaskStatus__Reason reason;
+    char *reason_message;
+    UT_hash_handle hh;                /* framework->executors */
+    UT_hash_handle hh_pid;            /* agent->executors_by_pid */
+};
+
+struct agent_framework {
+    char *id;
+    Tepui__FrameworkInfo *info;
+    struct agent_executor *executors;
+    int shutting_down;
+    UT_hash_handle hh;
+};
+
+enum master_link_state { LINK_DISCONNECTED, LINK_CONNECTING, LINK_REGISTERED };
+
+struct agent {
+    struct event_base *base;
+    struct agent_flags flags;
+    struct flag_set *flag_set;
+    struct http_server *http;
+    char ip[64];
+    int port;
+    char hostname[256];
+    char *id;                         /* NULL until registered */
+    Tepui__AgentInfo *info;
+    struct resources total;
+    double start_time;
+    char *executor_path;              /* the tepui-executor binary */
+
+    /* The link to the master. */
+    struct http_endpoint master_ep;
+    enum master_link_state link;
+    struct http_client_stream *master_stream;
+    struct recordio_reader *master_reader;
+    char master_stream_id[64];
+    struct http_client *master_calls;
+    struct event *reconnect_timer;
+    double reconnect_backoff;
+    Tepui__MasterInfo *master_info;
+
+    struct agent_framework *frameworks;
+    struct agent_executor *executors_by_pid;
+    struct event *sigchld;
+    struct update_stream *updates;    /* status update streams, by framework/task */
+
+    struct {
+        uint64_t launched_tasks, valid_status_updates, invalid_status_updates;
+        uint64_t executors_registering, executors_terminated;
+        uint64_t registrations, reregistrations;
+    } metrics;
+};
+
+/* ---- agent.c ---- */
+struct agent *agent_new(struct event_base *base, struct agent_flags *flags, struct flag_set *fs,
+                        struct error *err);
+int agent_start(struct agent *a, struct error *err);
+void agent_free(struct agent *a);
+struct agent_framework *agent_find_framework(struct agent *a, const char *id);
+struct agent_framework *agent_get_framework(struct agent *a, const Tepui__FrameworkInfo *info);
+struct agent_executor *agent_find_executor(struct agent *a, const char *framework_id,
+                                           const char *executor_id);
+struct agent_task *agent_find_task(struct agent *a, const char *framework_id, const char *task_id,
+                                   struct agent_executor **executor);
+/* Drops a framework once nothing of it is left. */
+void agent_release_framework_if_idle(struct agent *a, struct agent_framework *f);
+/* Parses --attributes ("rack:2;zone:a;ports:[1-2];tags:{a,b}"). */
+int agent_parse_attributes(const char *text, Tepui__Attribute ***out, size_t *n,
+                           struct error *err);
+void agent_free_attributes(Tepui__Attribute **v, size_t n);
+/* Resources of this machine when --resources does not say. */
+void agent_detect_resources(const char *work_dir, struct resources *out);
+
+/* ---- master_link.c ---- */
+void master_link_start(struct agent *a);
+void master_link_stop(struct agent *a);
+/* Posts an AgentCall to the master (fire and forget; the status update
+ * manager does its own retries). */
+void master_link_send(struct agent *a, Tepui__Internal__AgentCall *call);
+
+/* ---- tasks.c ---- */
+void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt);
+void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTaskGroup *rg);
+void tasks_kill(struct agent *a, const Tepui__Internal__AgentEvent__KillTask *kt);
+void tasks_shutdown_framework(struct agent *a, const char *framework_id);
+void tasks_shutdown_executor(struct agent *a, const char *framework_id, const char *executor_id);
+void tasks_framework_message(struct agent *a,
+                             const Tepui__Internal__AgentEvent__FrameworkMessage *fm);
+/* Makes an update on the agent's own authority (uuid, SOURCE_AGENT) and
+ * hands it to the status update manager. */
+void tasks_agent_update(struct agent *a, struct agent_executor *e, struct agent_task *t,
+                        task_state_t state, Tepui__TaskStatus__Reason reason,
+                        const char *message);
+/* The master acknowledged an update of a task: a terminal one ends the
+ * agent's record of the task. */
+void tasks_update_acknowledged(struct agent *a, const char *framework_id, const char *task_id,
+                               task_state_t state);
+/* Called by containers.c when an executor's process is gone: ends its
+ * tasks with the right state and forgets it. */
+void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wait_status);
+/* Forgets an executor and its tasks (its process must be gone). */
+void tasks_executor_free(struct agent *a, struct agent_executor *e);
+/* Everything the agent runs, for (re-)registration. */
+void tasks_report(struct agent *a, Tepui__Internal__AgentCall__Subscribe *s);
+void tasks_report_free(Tepui__Internal__AgentCall__Subscribe *s);
+
+/* ---- containers.c ---- */
+int containers_launch(struct agent *a, struct agent_executor *e, struct error *err);
+/* SHUTDOWN to the executor, then SIGKILL after the grace period. */
+void containers_shutdown(struct agent *a, struct agent_executor *e);
+/* SIGKILL to the executor's whole process group at once. */
+void containers_destroy(struct agent *a, struct agent_executor *e);
+void containers_init(struct agent *a);
+void containers_fini(struct agent *a);
+
+/* ---- executor_api.c ---- */
+void executor_api_routes(struct agent *a);
+void executor_send_event(struct agent_executor *e, const Tepui__Executor__Event *ev);
+/* Sends everything queued for a newly subscribed executor. */
+void executor_flush_queue(struct agent *a, struct agent_executor *e);
+
+/* ---- updates.c (the status update manager) ---- */
+/* Adds an update to its task's stream; duplicates (same uuid) are dropped.
+ * Returns 0, or -EEXIST for a duplicate. */
+int updates_add(struct agent *a, const char *framework_id, const Tepui__TaskStatus *status);
+void updates_acknowledged(struct agent *a, const char *framework_id, const char *task_id,
+                          const uint8_t *uuid, size_t len);
+/* (Re)sends the head of every stream, after (re)registration. */
+void updates_resend_all(struct agent *a);
+/* Forgets a framework's streams (it was shut down). */
+void updates_drop_framework(struct agent *a, const char *framework_id);
+int updates_pending(struct agent *a, const char *framework_id, const char *task_id);
+void updates_free_all(struct agent *a);
+
+/* ---- endpoints.c ---- */
+void endpoints_routes(struct agent *a);
+
+#endif

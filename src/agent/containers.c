@@ -1,0 +1,448 @@
+/* Containers, posix flavour: an executor runs as its own session leader in
+ * its sandbox, with stdout and stderr going to the sandbox's files, as the
+ * framework's user when the agent is root. Destroying a container kills
+ * the executor's whole process tree (its children's sessions included);
+ * exits are learned from SIGCHLD. cgroups and namespaces come with the
+ * isolators. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/flags.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "wire/pb.h"
+
+#define LOG_COMPONENT "agent"
+
+extern char **environ;
+
+/* ---- process trees ---- */
+
+/* Every descendant of root found in /proc (by parent pid), root included. */
+static size_t descendants(pid_t root, pid_t **out)
+{
+    size_t cap = 64, n = 0;
+    pid_t *pids = xmalloc(cap * sizeof(pid_t));
+    pid_t *parents = xmalloc(cap * sizeof(pid_t));
+    DIR *d = opendir("/proc");
+    size_t all = 0;
+    if (d != NULL) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end = NULL;
+            long pid = strtol(de->d_name, &end, 10);
+            if (end == de->d_name || *end != '\0')
+                continue;
+            char path[64], buf[512];
+            snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            ssize_t r = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            if (r <= 0)
+                continue;
+            buf[r] = '\0';
+            /* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+            char *rp = strrchr(buf, ')');
+            long ppid = 0;
+            char state;
+            if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+                continue;
+            if (all == cap) {
+                cap *= 2;
+                pids = xrealloc(pids, cap * sizeof(pid_t));
+                parents = xrealloc(parents, cap * sizeof(pid_t));
+            }
+            pids[all] = (pid_t)pid;
+            parents[all] = (pid_t)ppid;
+            all++;
+        }
+        closedir(d);
+    }
+    pid_t *result = xmalloc((all + 1) * sizeof(pid_t));
+    result[n++] = root;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < all; k++)
+            if (parents[k] == result[i] && pids[k] != root)
+                result[n++] = pids[k];
+    free(pids);
+    free(parents);
+    *out = result;
+    return n;
+}
+
+/* Signals a process, everything below it, and their process groups. */
+static void kill_tree(pid_t root, int sig)
+{
+    pid_t *pids = NULL;
+    size_t n = descendants(root, &pids);
+    for (size_t i = 0; i < n; i++) {
+        pid_t pgid = getpgid(pids[i]);
+        if (pgid > 1 && pgid != getpgid(0))
+            kill(-pgid, sig);
+        kill(pids[i], sig);
+    }
+    free(pids);
+}
+
+/* ---- launching ---- */
+
+static int make_dirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+struct envv {
+    char **v;
+    size_t n;
+};
+
+static void env_set(struct envv *env, const char *name, const char *value)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < env->n; i++) {
+        if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=') {
+            free(env->v[i]);
+            env->v[i] = xasprintf("%s=%s", name, value);
+            return;
+        }
+    }
+    env->v = xrealloc(env->v, (env->n + 2) * sizeof(char *));
+    env->v[env->n++] = xasprintf("%s=%s", name, value);
+    env->v[env->n] = NULL;
+}
+
+static void env_free(struct envv *env)
+{
+    for (size_t i = 0; i < env->n; i++)
+        free(env->v[i]);
+    free(env->v);
+}
+
+static int build_environment(struct agent *a, struct agent_executor *e, struct envv *env,
+                             struct error *err)
+{
+    env->v = xcalloc(1, sizeof(char *));
+    env->n = 0;
+    if (a->flags.executor_environment_variables != NULL) {
+        /* Mesos: when given, this replaces the agent's own environment. */
+        json_error_t je;
+        json_t *o = json_loads(a->flags.executor_environment_variables, 0, &je);
+        if (o == NULL || !json_is_object(o)) {
+            json_decref(o);
+            return error_set(err, -EINVAL, "--executor_environment_variables is not a JSON object");
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+            if (json_is_string(v))
+                env_set(env, k, json_string_value(v));
+        }
+        json_decref(o);
+    } else {
+        for (char **p = environ; *p; p++) {
+            if (strncmp(*p, "TEPUI_", 6) == 0)
+                continue;   /* the agent's own flags are not the executor's */
+            char *eq = strchr(*p, '=');
+            if (eq == NULL)
+                continue;
+            char *name = xstrndup(*p, (size_t)(eq - *p));
+            env_set(env, name, eq + 1);
+            free(name);
+        }
+    }
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s:%d", a->ip, a->port);
+    env_set(env, "MESOS_AGENT_ENDPOINT", buf);
+    snprintf(buf, sizeof(buf), "slave(1)@%s:%d", a->ip, a->port);
+    env_set(env, "MESOS_SLAVE_PID", buf);
+    env_set(env, "MESOS_SLAVE_ID", a->id ? a->id : "");
+    env_set(env, "MESOS_AGENT_ID", a->id ? a->id : "");
+    env_set(env, "MESOS_FRAMEWORK_ID", e->framework->id);
+    env_set(env, "MESOS_EXECUTOR_ID", e->id);
+    env_set(env, "MESOS_CONTAINER_ID", e->container_id);
+    env_set(env, "MESOS_DIRECTORY", e->directory);
+    env_set(env, "MESOS_SANDBOX", e->directory);
+    int checkpoint = e->framework->info->has_checkpoint && e->framework->info->checkpoint;
+    env_set(env, "MESOS_CHECKPOINT", checkpoint ? "1" : "0");
+    double grace = a->flags.executor_shutdown_grace_period;
+    if (e->info->shutdown_grace_period != NULL)
+        grace = (double)e->info->shutdown_grace_period->nanoseconds / 1e9;
+    flags_format_duration(grace, buf, sizeof(buf));
+    env_set(env, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", buf);
+    env_set(env, "MESOS_HTTP_COMMAND_EXECUTOR", "1");
+    env_set(env, "LIBPROCESS_PORT", "0");
+    env_set(env, "LIBPROCESS_IP", a->ip);
+    if (checkpoint) {
+        env_set(env, "MESOS_RECOVERY_TIMEOUT", "15mins");
+        env_set(env, "MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs");
+    }
+    const Tepui__CommandInfo *cmd = e->info->command;
+    if (cmd != NULL && cmd->environment != NULL) {
+        for (size_t i = 0; i < cmd->environment->n_variables; i++) {
+            const Tepui__Environment__Variable *v = cmd->environment->variables[i];
+            if (v->value != NULL)
+                env_set(env, v->name, v->value);
+        }
+    }
+    return 0;
+}
+
+static int chown_tree(const char *dir, uid_t uid, gid_t gid)
+{
+    if (chown(dir, uid, gid) != 0)
+        return -errno;
+    static const char *files[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        if (chown(path, uid, gid) != 0 && errno != ENOENT)
+            return -errno;
+    }
+    return 0;
+}
+
+int containers_launch(struct agent *a, struct agent_executor *e, struct error *err)
+{
+    int rc = 0;
+    struct envv env = {0};
+    char **argv = NULL;
+    int out_fd = -1, err_fd = -1;
+
+    const Tepui__CommandInfo *cmd = e->info->command;
+    if (cmd == NULL || cmd->value == NULL)
+        return error_set(err, -EINVAL, "executor %s has no command", e->id);
+
+    char runs[PATH_MAX];
+    snprintf(runs, sizeof(runs), "%s/slaves/%s/frameworks/%s/executors/%s/runs", a->flags.work_dir,
+             a->id, e->framework->id, e->id);
+    e->directory = xasprintf("%s/%s", runs, e->container_id);
+    if ((rc = make_dirs(e->directory)) != 0) {
+        error_set(err, rc, "cannot create sandbox %s: %s", e->directory, strerror(-rc));
+        goto out;
+    }
+    char *latest = xasprintf("%s/latest", runs);
+    unlink(latest);
+    if (symlink(e->container_id, latest) != 0)
+        log_warn("cannot link %s: %s", latest, strerror(errno));
+    free(latest);
+
+    /* Who runs it: the command's user, else the framework's, when we may. */
+    const char *user = cmd->user ? cmd->user : e->framework->info->user;
+    struct passwd *pw = NULL;
+    int switch_user = a->flags.switch_user && geteuid() == 0 && user != NULL && user[0] != '\0' &&
+                      strcmp(user, "root") != 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (switch_user) {
+        pw = getpwnam(user);
+        if (pw == NULL) {
+            rc = error_set(err, -ENOENT, "user '%s' does not exist on this agent", user);
+            goto out;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/stdout", e->directory);
+    out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    snprintf(path, sizeof(path), "%s/stderr", e->directory);
+    err_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0 || err_fd < 0) {
+        rc = error_set(err, -errno, "cannot create the sandbox's stdout/stderr: %s", strerror(errno));
+        goto out;
+    }
+    if (switch_user && (rc = chown_tree(e->directory, uid, gid)) != 0) {
+        error_set(err, rc, "cannot give the sandbox to user '%s': %s", user, strerror(-rc));
+        goto out;
+    }
+    if ((rc = build_environment(a, e, &env, err)) != 0)
+        goto out;
+
+    int shell = !cmd->has_shell || cmd->shell;
+    if (shell) {
+        argv = xcalloc(4, sizeof(char *));
+        argv[0] = xstrdup("/bin/sh");
+        argv[1] = xstrdup("-c");
+        argv[2] = xstrdup(cmd->value);
+    } else {
+        size_t n = cmd->n_arguments ? cmd->n_arguments : 1;
+        argv = xcalloc(n + 1, sizeof(char *));
+        if (cmd->n_arguments == 0)
+            argv[0] = xstrdup(cmd->value);
+        for (size_t i = 0; i < cmd->n_arguments; i++)
+            argv[i] = xstrdup(cmd->arguments[i]);
+    }
+    const char *exe = shell ? "/bin/sh" : cmd->value;
+
+    /* Groups must be looked up before fork: NSS is not safe in the child. */
+    gid_t groups[256];
+    int n_groups = 256;
+    if (switch_user && getgrouplist(user, gid, groups, &n_groups) < 0)
+        n_groups = 0;
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = error_set(err, -errno, "fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        setsid();
+        if (chdir(e->directory) != 0)
+            _exit(126);
+        dup2(out_fd, STDOUT_FILENO);
+        dup2(err_fd, STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        if (switch_user &&
+            (setgroups((size_t)n_groups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
+            dprintf(STDERR_FILENO, "tepui-agent: cannot switch to user %s\n", user);
+            _exit(126);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execve(exe, argv, env.v);
+        dprintf(STDERR_FILENO, "tepui-agent: cannot execute %s: %s\n", exe, strerror(errno));
+        _exit(127);
+    }
+    e->pid = pid;
+    HASH_ADD(hh_pid, a->executors_by_pid, pid, sizeof(pid_t), e);
+    log_info("launched executor %s of framework %s as pid %d in %s", e->id, e->framework->id,
+             (int)pid, e->directory);
+out:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    if (argv != NULL) {
+        for (size_t i = 0; argv[i]; i++)
+            free(argv[i]);
+        free(argv);
+    }
+    env_free(&env);
+    return rc;
+}
+
+/* ---- stopping ---- */
+
+void containers_destroy(struct agent *a, struct agent_executor *e)
+{
+    (void)a;
+    if (e->pid > 0)
+        kill_tree(e->pid, SIGKILL);
+}
+
+static void shutdown_grace_expired(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent_executor *e = arg;
+    (void)fd;
+    (void)what;
+    log_warn("executor %s of framework %s did not exit within its grace period; killing it",
+             e->id, e->framework->id);
+    containers_destroy(e->agent, e);
+}
+
+void containers_shutdown(struct agent *a, struct agent_executor *e)
+{
+    if (e->state == EXECUTOR_TERMINATED || e->state == EXECUTOR_TERMINATING)
+        return;
+    if (e->state == EXECUTOR_LAUNCHING || e->stream == NULL) {
+        e->state = EXECUTOR_TERMINATING;
+        containers_destroy(a, e);
+        return;
+    }
+    e->state = EXECUTOR_TERMINATING;
+    Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
+    ev.has_type = 1;
+    ev.type = TEPUI__EXECUTOR__EVENT__TYPE__SHUTDOWN;
+    executor_send_event(e, &ev);
+    double grace = a->flags.executor_shutdown_grace_period;
+    if (e->info->shutdown_grace_period != NULL)
+        grace = (double)e->info->shutdown_grace_period->nanoseconds / 1e9;
+    if (e->shutdown_timer == NULL)
+        e->shutdown_timer = evtimer_new(a->base, shutdown_grace_expired, e);
+    struct timeval tv = {(time_t)grace, (suseconds_t)((grace - (double)(time_t)grace) * 1e6)};
+    evtimer_add(e->shutdown_timer, &tv);
+}
+
+/* ---- exits ---- */
+
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)sig;
+    (void)what;
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            break;
+        struct agent_executor *e = NULL;
+        HASH_FIND(hh_pid, a->executors_by_pid, &pid, sizeof(pid_t), e);
+        if (e == NULL)
+            continue;
+        HASH_DELETE(hh_pid, a->executors_by_pid, e);
+        e->pid = 0;
+        /* Whatever it left behind in its session goes with it. */
+        if (e->state != EXECUTOR_TERMINATED)
+            tasks_executor_terminated(a, e, status);
+    }
+}
+
+void containers_init(struct agent *a)
+{
+    a->sigchld = evsignal_new(a->base, SIGCHLD, sigchld_cb, a);
+    event_add(a->sigchld, NULL);
+}
+
+void containers_fini(struct agent *a)
+{
+    /* Agent shutdown: every executor is killed and forgotten. */
+    struct agent_framework *f, *ftmp;
+    HASH_ITER(hh, a->frameworks, f, ftmp) {
+        f->shutting_down = 1;
+        struct agent_executor *e, *etmp;
+        HASH_ITER(hh, f->executors, e, etmp) {
+            if (e->pid > 0) {
+                kill_tree(e->pid, SIGKILL);
+                waitpid(e->pid, NULL, 0);
+                HASH_DELETE(hh_pid, a->executors_by_pid, e);
+            }
+            tasks_executor_free(a, e);
+        }
+    }
+    if (a->sigchld) {
+        event_free(a->sigchld);
+        a->sigchld = NULL;
+    }
+}

@@ -1,0 +1,125 @@
+/* tepui-agent: parse flags, create the loop, start the agent (HTTP routes,
+ * executors, the link to the master), run until SIGINT or SIGTERM. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/flags.h"
+#include "common/log.h"
+
+#define LOG_COMPONENT "agent"
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    log_info("received signal %d; shutting down", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -errno;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -errno;
+    return rename(tmp, path) == 0 ? 0 : -errno;
+}
+
+int main(int argc, char **argv)
+{
+    struct agent_flags fl = {0};
+    char *port_file = NULL;
+    struct flag_def defs[] = {
+        {"master", FLAG_STRING, &fl.master, NULL, "The master: HOST:PORT (required)"},
+        {"ip", FLAG_STRING, &fl.ip, "127.0.0.1", "IP address to listen on and advertise"},
+        {"port", FLAG_INT, &fl.port, "5051", "Port to listen on (0 picks a free one)"},
+        {"hostname", FLAG_STRING, &fl.hostname, NULL,
+         "Hostname to advertise (default: the machine's hostname)"},
+        {"work_dir", FLAG_STRING, &fl.work_dir, NULL,
+         "Directory for sandboxes and the agent's state (required)"},
+        {"resources", FLAG_STRING, &fl.resources, NULL,
+         "Resources to offer, e.g. 'cpus:4;mem:2048;disk:10000;ports:[31000-32000]' or a JSON "
+         "array (default: detected)"},
+        {"attributes", FLAG_STRING, &fl.attributes, NULL, "Attributes, e.g. 'rack:2;zone:a'"},
+        {"default_role", FLAG_STRING, &fl.default_role, "*",
+         "Role of resources that --resources does not reserve"},
+        {"executor_registration_timeout", FLAG_DURATION, &fl.executor_registration_timeout,
+         "1mins", "Time an executor has to subscribe before it is destroyed"},
+        {"executor_shutdown_grace_period", FLAG_DURATION, &fl.executor_shutdown_grace_period,
+         "5secs", "Time an executor has to exit after SHUTDOWN before it is killed"},
+        {"launcher_dir", FLAG_STRING, &fl.launcher_dir, NULL,
+         "Directory holding tepui-executor (default: beside this binary)"},
+        {"registration_backoff_factor", FLAG_DURATION, &fl.registration_backoff_factor, "1secs",
+         "First (re-)registration backoff; doubles on each failure up to a minute"},
+        {"status_update_retry_interval", FLAG_DURATION, &fl.status_update_retry_interval,
+         "10secs", "First retry interval of an unacknowledged status update (doubles to 10mins)"},
+        {"switch_user", FLAG_BOOL, &fl.switch_user, "true",
+         "Run tasks as their framework's user when the agent is root"},
+        {"executor_environment_variables", FLAG_STRING, &fl.executor_environment_variables, NULL,
+         "JSON object of the environment executors get instead of the agent's"},
+        {"max_body_size", FLAG_BYTES, &fl.max_body_size, "16MB",
+         "Largest request body accepted (larger ones get 413)"},
+        {"logging_level", FLAG_STRING, &fl.logging_level, "INFO",
+         "Least severe level logged: DEBUG, INFO, WARNING or ERROR"},
+        {"port_file", FLAG_STRING, &port_file, NULL,
+         "Write the port actually listened on to this file once serving"},
+    };
+    struct flag_set fs = {
+        .program = "tepui-agent",
+        .summary = "The tepui agent: offers this machine's resources and runs tasks on it.",
+        .defs = defs,
+        .n = sizeof(defs) / sizeof(defs[0]),
+    };
+    struct error err = {0};
+    int rc = flags_parse(&fs, argc, argv, NULL, NULL, &err);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "tepui-agent: %s\n", err.msg);
+        flags_free(&fs);
+        return rc < 0 ? 2 : 0;
+    }
+    int level = log_level_parse(fl.logging_level);
+    if (level < 0 || fl.master == NULL || fl.work_dir == NULL) {
+        fprintf(stderr, "tepui-agent: %s\n",
+                level < 0 ? "unknown --logging_level" : "--master and --work_dir are required");
+        flags_free(&fs);
+        return 2;
+    }
+    log_set_level((enum log_level)level);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct event_base *base = event_base_new();
+    struct agent *a = agent_new(base, &fl, &fs, &err);
+    if (a == NULL || agent_start(a, &err) != 0) {
+        fprintf(stderr, "tepui-agent: %s\n", err.msg);
+        agent_free(a);
+        event_base_free(base);
+        flags_free(&fs);
+        return 1;
+    }
+    if (port_file != NULL && (rc = write_port_file(port_file, a->port)) != 0)
+        log_error("cannot write --port_file %s: %s", port_file, strerror(-rc));
+
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+
+    event_base_dispatch(base);
+
+    event_free(sigint);
+    event_free(sigterm);
+    agent_free(a);
+    event_base_free(base);
+    flags_free(&fs);
+    libevent_global_shutdown();
+    return 0;
+}

@@ -1,0 +1,206 @@
+/* The status update manager: one ordered stream per task. Only the head of a
+ * stream is in flight to the master; it is resent with a doubling backoff
+ * (10 s to 10 min in Mesos) until the scheduler's acknowledgement of its
+ * uuid comes back, and only then is the next update sent. Each forwarded
+ * update carries the newest state queued behind it (latest_state) so the
+ * master can account for a finished task early. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "common/xalloc.h"
+#include "wire/pb.h"
+
+#define LOG_COMPONENT "agent"
+
+#define MAX_RETRY_SECS 600.0
+/* uuids remembered per stream to drop duplicates resent by an executor. */
+#define SEEN_UUIDS 16
+
+struct update_stream {
+    char *key;                      /* "<framework id>/<task id>" */
+    char *framework_id;
+    char *task_id;
+    Tepui__TaskStatus **queue;      /* queue[0] is the head, in flight */
+    size_t n, cap;
+    struct event *retry_timer;
+    double backoff;
+    uint8_t seen[SEEN_UUIDS][16];
+    size_t n_seen;
+    struct agent *agent;
+    UT_hash_handle hh;
+};
+
+static char *stream_key(const char *framework_id, const char *task_id)
+{
+    return xasprintf("%s/%s", framework_id, task_id);
+}
+
+static struct update_stream *stream_find(struct agent *a, const char *framework_id,
+                                         const char *task_id)
+{
+    char *key = stream_key(framework_id, task_id);
+    struct update_stream *s = NULL;
+    HASH_FIND_STR(a->updates, key, s);
+    free(key);
+    return s;
+}
+
+static void stream_free(struct agent *a, struct update_stream *s)
+{
+    HASH_DEL(a->updates, s);
+    for (size_t i = 0; i < s->n; i++)
+        pb_free(s->queue[i]);
+    free(s->queue);
+    if (s->retry_timer)
+        event_free(s->retry_timer);
+    free(s->key);
+    free(s->framework_id);
+    free(s->task_id);
+    free(s);
+}
+
+static void forward_head(struct update_stream *s);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct update_stream *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->n == 0)
+        return;
+    log_info("resending status update %s for task %s of framework %s (no acknowledgement yet)",
+             task_state_name(s->queue[0]->state), s->task_id, s->framework_id);
+    s->backoff *= 2;
+    if (s->backoff > MAX_RETRY_SECS)
+        s->backoff = MAX_RETRY_SECS;
+    forward_head(s);
+}
+
+static void forward_head(struct update_stream *s)
+{
+    struct agent *a = s->agent;
+    if (s->n == 0)
+        return;
+    Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
+    Tepui__Internal__StatusUpdate up = TEPUI__INTERNAL__STATUS_UPDATE__INIT;
+    Tepui__FrameworkID fid = TEPUI__FRAMEWORK_ID__INIT;
+    fid.value = s->framework_id;
+    up.framework_id = &fid;
+    up.status = s->queue[0];
+    up.has_latest_state = 1;
+    up.latest_state = s->queue[s->n - 1]->state;
+    call.has_type = 1;
+    call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+    call.status_update = &up;
+    master_link_send(a, &call);
+
+    if (s->retry_timer == NULL)
+        s->retry_timer = evtimer_new(a->base, retry_cb, s);
+    double d = s->backoff;
+    struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+    evtimer_add(s->retry_timer, &tv);
+}
+
+int updates_add(struct agent *a, const char *framework_id, const Tepui__TaskStatus *status)
+{
+    struct update_stream *s = stream_find(a, framework_id, status->task_id->value);
+    if (s == NULL) {
+        s = XNEW(struct update_stream);
+        s->agent = a;
+        s->framework_id = xstrdup(framework_id);
+        s->task_id = xstrdup(status->task_id->value);
+        s->key = stream_key(framework_id, status->task_id->value);
+        s->backoff = a->flags.status_update_retry_interval;
+        HASH_ADD_KEYPTR(hh, a->updates, s->key, strlen(s->key), s);
+    }
+    if (status->has_uuid && status->uuid.len == 16) {
+        for (size_t i = 0; i < s->n_seen && i < SEEN_UUIDS; i++)
+            if (memcmp(s->seen[i], status->uuid.data, 16) == 0)
+                return -EEXIST;
+        memcpy(s->seen[s->n_seen % SEEN_UUIDS], status->uuid.data, 16);
+        s->n_seen++;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4;
+        s->queue = xrealloc(s->queue, s->cap * sizeof(*s->queue));
+    }
+    s->queue[s->n++] = PB_COPY(Tepui__TaskStatus, status);
+    a->metrics.valid_status_updates++;
+    if (s->n == 1) {
+        s->backoff = a->flags.status_update_retry_interval;
+        forward_head(s);
+    }
+    return 0;
+}
+
+void updates_acknowledged(struct agent *a, const char *framework_id, const char *task_id,
+                          const uint8_t *uuid, size_t len)
+{
+    struct update_stream *s = stream_find(a, framework_id, task_id);
+    if (s == NULL || s->n == 0) {
+        log_debug("acknowledgement for task %s of framework %s without pending updates", task_id,
+                  framework_id);
+        return;
+    }
+    Tepui__TaskStatus *head = s->queue[0];
+    if (!head->has_uuid || head->uuid.len != len || memcmp(head->uuid.data, uuid, len) != 0) {
+        /* Mesos ignores an acknowledgement that is not for the head. */
+        log_warn("ignoring an acknowledgement for task %s of framework %s: it is not for the "
+                 "update in flight", task_id, framework_id);
+        return;
+    }
+    task_state_t state = head->state;
+    pb_free(head);
+    memmove(&s->queue[0], &s->queue[1], (s->n - 1) * sizeof(*s->queue));
+    s->n--;
+    if (s->retry_timer)
+        evtimer_del(s->retry_timer);
+    int done = task_state_is_terminal(state);
+    if (done || s->n == 0) {
+        if (done && s->n > 0)
+            log_warn("dropping %zu update(s) queued after the terminal update of task %s", s->n,
+                     task_id);
+        stream_free(a, s);
+    } else {
+        s->backoff = a->flags.status_update_retry_interval;
+        forward_head(s);
+    }
+    tasks_update_acknowledged(a, framework_id, task_id, state);
+}
+
+void updates_resend_all(struct agent *a)
+{
+    struct update_stream *s, *tmp;
+    HASH_ITER(hh, a->updates, s, tmp) {
+        s->backoff = a->flags.status_update_retry_interval;
+        forward_head(s);
+    }
+}
+
+void updates_drop_framework(struct agent *a, const char *framework_id)
+{
+    struct update_stream *s, *tmp;
+    HASH_ITER(hh, a->updates, s, tmp) {
+        if (strcmp(s->framework_id, framework_id) == 0)
+            stream_free(a, s);
+    }
+}
+
+int updates_pending(struct agent *a, const char *framework_id, const char *task_id)
+{
+    struct update_stream *s = stream_find(a, framework_id, task_id);
+    return s != NULL && s->n > 0;
+}
+
+void updates_free_all(struct agent *a)
+{
+    struct update_stream *s, *tmp;
+    HASH_ITER(hh, a->updates, s, tmp) {
+        stream_free(a, s);
+    }
+}

@@ -1,0 +1,529 @@
+/* Agents on the master: the internal agent API (subscription stream and
+ * calls), registration and re-registration, health checking by pings, and
+ * removal of agents that stop answering. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "common/xalloc.h"
+#include "master/master.h"
+#include "wire/pb.h"
+#include "wire/recordio.h"
+
+#define LOG_COMPONENT "master"
+
+#define AGENT_API_PATH "/internal/agent"
+
+void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
+{
+    if (a->stream == NULL) {
+        a->master->metrics.dropped_messages++;
+        return;
+    }
+    struct buf body = BUF_INIT;
+    struct buf frame = BUF_INIT;
+    pb_pack_buf(&ev->base, &body);
+    recordio_write(&frame, body.data, body.len);
+    if (http_stream_send(a->stream, frame.data, frame.len) != 0)
+        a->master->metrics.dropped_messages++;
+    buf_free(&body);
+    buf_free(&frame);
+}
+
+/* ---- executors known to run on an agent ---- */
+
+int agent_has_executor(const struct agent *a, const char *framework_id, const char *executor_id)
+{
+    for (size_t i = 0; i < a->n_executors; i++)
+        if (strcmp(a->executors[i]->framework_id->value, framework_id) == 0 &&
+            strcmp(a->executors[i]->info->executor_id->value, executor_id) == 0)
+            return 1;
+    return 0;
+}
+
+void agent_add_executor(struct agent *a, const Tepui__FrameworkID *fid,
+                        const Tepui__ExecutorInfo *info)
+{
+    if (agent_has_executor(a, fid->value, info->executor_id->value))
+        return;
+    Tepui__Internal__RunningExecutor re = TEPUI__INTERNAL__RUNNING_EXECUTOR__INIT;
+    re.framework_id = (Tepui__FrameworkID *)fid;
+    re.info = (Tepui__ExecutorInfo *)info;
+    a->executors = xrealloc(a->executors, (a->n_executors + 1) * sizeof(*a->executors));
+    a->executors[a->n_executors++] = PB_COPY(Tepui__Internal__RunningExecutor, &re);
+}
+
+static void agent_remove_executor(struct agent *a, const char *framework_id,
+                                  const char *executor_id)
+{
+    for (size_t i = 0; i < a->n_executors; i++) {
+        if (strcmp(a->executors[i]->framework_id->value, framework_id) == 0 &&
+            (executor_id == NULL || strcmp(a->executors[i]->info->executor_id->value,
+                                           executor_id) == 0)) {
+            pb_free(a->executors[i]);
+            a->executors[i] = a->executors[--a->n_executors];
+            i--;
+        }
+    }
+}
+
+void agent_forget_framework_executors(struct agent *a, const char *framework_id)
+{
+    agent_remove_executor(a, framework_id, NULL);
+}
+
+/* ---- lifecycle ---- */
+
+static void agent_free(struct agent *a)
+{
+    struct master *m = a->master;
+    if (a->ping_timer)
+        event_free(a->ping_timer);
+    if (a->stream)
+        http_stream_close(a->stream);
+    HASH_DEL(m->agents, a);
+    for (size_t i = 0; i < a->n_executors; i++)
+        pb_free(a->executors[i]);
+    free(a->executors);
+    resources_free(&a->total);
+    resources_free(&a->used);
+    resources_free(&a->offered);
+    pb_free(a->info);
+    free(a->pid);
+    free(a->version);
+    free(a->id);
+    free(a);
+}
+
+static void send_failure_to_frameworks(struct master *m, const char *agent_id)
+{
+    Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
+    Tepui__Scheduler__Event__Failure fl = TEPUI__SCHEDULER__EVENT__FAILURE__INIT;
+    Tepui__AgentID aid = TEPUI__AGENT_ID__INIT;
+    aid.value = (char *)agent_id;
+    fl.agent_id = &aid;
+    ev.has_type = 1;
+    ev.type = TEPUI__SCHEDULER__EVENT__TYPE__FAILURE;
+    ev.failure = &fl;
+    struct framework *f, *tmp;
+    HASH_ITER(hh, m->frameworks, f, tmp) {
+        if (f->connected)
+            framework_send_event(f, &ev);
+    }
+}
+
+void agent_remove_unreachable(struct agent *a, const char *why)
+{
+    struct master *m = a->master;
+    log_warn("removing agent %s (%s): %s", a->id, a->info->hostname, why);
+    struct offer *o;
+    while ((o = TAILQ_FIRST(&a->offers)) != NULL)
+        offer_rescind(o, 1);
+    struct task *t;
+    while ((t = TAILQ_FIRST(&a->tasks)) != NULL) {
+        int pa = t->framework->partition_aware;
+        task_terminate(t, pa ? TEPUI__TASK_STATE__TASK_UNREACHABLE : TEPUI__TASK_STATE__TASK_LOST,
+                       TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
+                       "Agent removed: it stopped answering", 1);
+        task_remove(t);
+    }
+    allocator_remove_agent(m->allocator, a->id);
+    struct unreachable_agent *u = NULL;
+    HASH_FIND_STR(m->unreachable, a->id, u);
+    if (u == NULL) {
+        u = XNEW(struct unreachable_agent);
+        u->id = xstrdup(a->id);
+        HASH_ADD_KEYPTR(hh, m->unreachable, u->id, strlen(u->id), u);
+    }
+    u->time = clock_wall();
+    m->metrics.agent_removals++;
+    send_failure_to_frameworks(m, a->id);
+    agent_free(a);
+}
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd;
+    (void)what;
+    if (a->pong_received)
+        a->missed_pings = 0;
+    else
+        a->missed_pings++;
+    if (a->missed_pings >= a->master->flags.max_agent_ping_timeouts) {
+        a->master->metrics.agent_removals_unhealthy++;
+        agent_remove_unreachable(a, "health check timed out");
+        return;
+    }
+    a->pong_received = 0;
+    Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+    Tepui__Internal__AgentEvent__Ping ping = TEPUI__INTERNAL__AGENT_EVENT__PING__INIT;
+    ping.has_sequence = 1;
+    ping.sequence = ++a->ping_sequence;
+    ev.has_type = 1;
+    ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__PING;
+    ev.ping = &ping;
+    agent_send_event(a, &ev);
+}
+
+static void agent_stream_closed(struct http_stream *st, void *arg)
+{
+    struct agent *a = arg;
+    if (a->stream != st)
+        return;
+    log_info("agent %s (%s) disconnected", a->id, a->info->hostname);
+    http_stream_close(a->stream);
+    a->stream = NULL;
+    a->connected = 0;
+    a->active = 0;
+    allocator_deactivate_agent(a->master->allocator, a->id);
+    struct offer *o;
+    while ((o = TAILQ_FIRST(&a->offers)) != NULL)
+        offer_rescind(o, 1);
+}
+
+/* ---- subscription ---- */
+
+static int validate_agent_info(const Tepui__AgentInfo *info, struct resources *total,
+                               struct error *err)
+{
+    if (info->hostname == NULL || info->hostname[0] == '\0')
+        return error_set(err, -EINVAL, "agent_info.hostname must be set");
+    int rc = resources_from_proto(info->resources, info->n_resources, total, err);
+    if (rc != 0)
+        return error_prefix(err, "agent_info.resources");
+    return 0;
+}
+
+/* Adopts the tasks, executors and frameworks a re-registering agent reports
+ * that the master does not know (after a master restart). */
+static void adopt_reported_state(struct master *m, struct agent *a,
+                                 const Tepui__Internal__AgentCall__Subscribe *s)
+{
+    for (size_t i = 0; i < s->n_frameworks; i++) {
+        const Tepui__FrameworkInfo *fi = s->frameworks[i];
+        if (fi->id == NULL || master_find_framework(m, fi->id->value) != NULL ||
+            framework_was_removed(m, fi->id->value))
+            continue;
+        framework_create(m, fi->id->value, fi);
+    }
+    for (size_t i = 0; i < s->n_executors; i++)
+        agent_add_executor(a, s->executors[i]->framework_id, s->executors[i]->info);
+
+    /* Tasks the master has on this agent but the agent no longer reports
+     * are gone. */
+    struct task *t, *next;
+    for (t = TAILQ_FIRST(&a->tasks); t != NULL; t = next) {
+        next = TAILQ_NEXT(t, agent_link);
+        int reported = 0;
+        for (size_t i = 0; i < s->n_tasks && !reported; i++)
+            reported = strcmp(s->tasks[i]->task_id->value, t->id) == 0 &&
+                       strcmp(s->tasks[i]->framework_id->value, t->framework->id) == 0;
+        if (!reported && !task_state_is_terminal(t->info->state)) {
+            int pa = t->framework->partition_aware;
+            task_terminate(t, pa ? TEPUI__TASK_STATE__TASK_DROPPED : TEPUI__TASK_STATE__TASK_LOST,
+                           TEPUI__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                           "Task is unknown to the re-registered agent", 1);
+            task_remove(t);
+        }
+    }
+
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const Tepui__Task *rt = s->tasks[i];
+        struct framework *f = master_find_framework(m, rt->framework_id->value);
+        if (f == NULL || task_find(f, rt->task_id->value) != NULL)
+            continue;
+        struct resources res = RESOURCES_INIT;
+        if (resources_from_proto(rt->resources, rt->n_resources, &res, NULL) != 0) {
+            resources_free(&res);
+            continue;
+        }
+        const char *role = f->n_roles > 0 ? f->roles[0] : "*";
+        for (size_t k = 0; k < res.n; k++)
+            if (res.v[k].allocation_role != NULL)
+                role = res.v[k].allocation_role;
+        resources_set_allocation_role(&res, role);
+        Tepui__TaskInfo ti = TEPUI__TASK_INFO__INIT;
+        ti.name = rt->name;
+        ti.task_id = rt->task_id;
+        ti.agent_id = a->info->id;
+        ti.labels = rt->labels;
+        ti.container = rt->container;
+        ti.discovery = rt->discovery;
+        ti.health_check = rt->health_check;
+        ti.kill_policy = rt->kill_policy;
+        struct task *nt = task_create(f, a, &ti, &res, role, rt->executor_id);
+        nt->info->state = rt->state;
+        for (size_t k = 0; k < rt->n_statuses; k++) {
+            nt->info->statuses = xrealloc(nt->info->statuses,
+                                          (nt->info->n_statuses + 1) * sizeof(Tepui__TaskStatus *));
+            nt->info->statuses[nt->info->n_statuses++] = PB_COPY(Tepui__TaskStatus, rt->statuses[k]);
+        }
+        if (rt->has_status_update_state) {
+            nt->info->has_status_update_state = 1;
+            nt->info->status_update_state = rt->status_update_state;
+        }
+        if (rt->has_status_update_uuid) {
+            nt->info->has_status_update_uuid = 1;
+            nt->info->status_update_uuid.data = xmemdup(rt->status_update_uuid.data,
+                                                        rt->status_update_uuid.len);
+            nt->info->status_update_uuid.len = rt->status_update_uuid.len;
+        }
+        if (task_state_is_terminal(rt->state))
+            nt->resources_recovered = 1;
+        else
+            allocator_add_used(m->allocator, f->id, a->id, &res);
+        if (task_state_is_terminal(rt->state)) {
+            resources_subtract(&f->used, &res);
+            resources_subtract(&a->used, &res);
+        }
+        resources_free(&res);
+    }
+}
+
+static void handle_subscribe(struct master *m, struct http_request *req,
+                             Tepui__Internal__AgentCall *call)
+{
+    struct error err = {0};
+    Tepui__Internal__AgentCall__Subscribe *s = call->subscribe;
+    if (s == NULL) {
+        http_respond_error(req, 400, "Expecting 'subscribe' to be present");
+        return;
+    }
+    struct resources total = RESOURCES_INIT;
+    if (validate_agent_info(s->agent_info, &total, &err) != 0) {
+        resources_free(&total);
+        http_respond_error(req, 400, "Invalid agent: %s", err.msg);
+        return;
+    }
+
+    const char *wanted_id = s->agent_info->id ? s->agent_info->id->value : NULL;
+    struct agent *a = wanted_id ? master_find_agent(m, wanted_id) : NULL;
+    int reregister = wanted_id != NULL;
+    if (a != NULL && a->stream != NULL) {
+        /* A new connection of the same agent replaces the old one. */
+        struct http_stream *old = a->stream;
+        a->stream = NULL;
+        http_stream_close(old);
+    }
+    if (a == NULL) {
+        a = XNEW(struct agent);
+        a->master = m;
+        char id[128];
+        if (wanted_id != NULL)
+            snprintf(id, sizeof(id), "%s", wanted_id);
+        else
+            master_new_id(m, 'S', id, sizeof(id));
+        a->id = xstrdup(id);
+        TAILQ_INIT(&a->tasks);
+        TAILQ_INIT(&a->offers);
+        resources_init(&a->used);
+        resources_init(&a->offered);
+        a->registered_time = clock_wall();
+        HASH_ADD_KEYPTR(hh, m->agents, a->id, strlen(a->id), a);
+        struct unreachable_agent *u = NULL;
+        HASH_FIND_STR(m->unreachable, a->id, u);
+        if (u != NULL) {
+            HASH_DEL(m->unreachable, u);
+            free(u->id);
+            free(u);
+        }
+        allocator_add_agent(m->allocator, a->id, &total);
+    } else {
+        a->reregistered_time = clock_wall();
+        if (!resources_equal(&a->total, &total)) {
+            /* The agent changed its resources: the allocator starts over
+             * with the new total, keeping what its tasks use. */
+            struct offer *o;
+            while ((o = TAILQ_FIRST(&a->offers)) != NULL)
+                offer_rescind(o, 1);
+            struct task *t;
+            TAILQ_FOREACH(t, &a->tasks, agent_link)
+                if (!t->resources_recovered)
+                    allocator_recover(m->allocator, t->framework->id, a->id, &t->resources, 0);
+            allocator_remove_agent(m->allocator, a->id);
+            allocator_add_agent(m->allocator, a->id, &total);
+            TAILQ_FOREACH(t, &a->tasks, agent_link)
+                if (!t->resources_recovered)
+                    allocator_add_used(m->allocator, t->framework->id, a->id, &t->resources);
+        }
+    }
+    resources_free(&a->total);
+    a->total = total;
+    pb_free(a->info);
+    a->info = PB_COPY(Tepui__AgentInfo, s->agent_info);
+    if (a->info->id == NULL) {
+        a->info->id = xmalloc(sizeof(Tepui__AgentID));
+        tepui__agent_id__init(a->info->id);
+        a->info->id->value = xstrdup(a->id);
+    }
+    free(a->version);
+    a->version = xstrdup(s->version ? s->version : TEPUI_VERSION);
+    /* The pid names the agent's own address: its IP as we see it and the
+     * port it serves on. */
+    char host[64];
+    snprintf(host, sizeof(host), "%s", req->peer);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    free(a->pid);
+    a->pid = xasprintf("slave(1)@%s:%u", host, a->info->has_port ? a->info->port : 5051);
+    adopt_reported_state(m, a, s);
+
+    struct uuid u;
+    uuid_random(&u);
+    uuid_format(&u, a->stream_id);
+    http_response_header(req, "Mesos-Stream-Id", a->stream_id);
+    a->stream = http_stream_start(req, WIRE_MEDIA_RECORDIO, agent_stream_closed, a);
+    a->connected = 1;
+    a->active = 1;
+    a->missed_pings = 0;
+    a->pong_received = 1;
+    allocator_activate_agent(m->allocator, a->id);
+    if (reregister)
+        m->metrics.agent_reregistrations++;
+    else
+        m->metrics.agent_registrations++;
+    log_info("agent %s (%s) %s with %zu task(s)", a->id, a->info->hostname,
+             reregister ? "re-registered" : "registered", s->n_tasks);
+
+    Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+    Tepui__Internal__AgentEvent__Subscribed sub = TEPUI__INTERNAL__AGENT_EVENT__SUBSCRIBED__INIT;
+    sub.agent_id = a->info->id;
+    sub.has_ping_interval_seconds = 1;
+    sub.ping_interval_seconds = m->flags.agent_ping_timeout;
+    sub.master_info = m->info;
+    ev.has_type = 1;
+    ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__SUBSCRIBED;
+    ev.subscribed = &sub;
+    agent_send_event(a, &ev);
+
+    if (a->ping_timer == NULL)
+        a->ping_timer = event_new(m->base, -1, EV_PERSIST, ping_cb, a);
+    struct timeval tv = master_tv(m->flags.agent_ping_timeout);
+    event_add(a->ping_timer, &tv);
+}
+
+/* ---- calls ---- */
+
+static void handle_executor_exited(struct master *m, struct agent *a,
+                                   const Tepui__Internal__AgentCall__ExecutorExited *e)
+{
+    agent_remove_executor(a, e->framework_id->value, e->executor_id->value);
+    struct framework *f = master_find_framework(m, e->framework_id->value);
+    if (f == NULL || !f->connected)
+        return;
+    Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
+    Tepui__Scheduler__Event__Failure fl = TEPUI__SCHEDULER__EVENT__FAILURE__INIT;
+    fl.agent_id = a->info->id;
+    fl.executor_id = e->executor_id;
+    fl.has_status = e->has_status;
+    fl.status = e->status;
+    ev.has_type = 1;
+    ev.type = TEPUI__SCHEDULER__EVENT__TYPE__FAILURE;
+    ev.failure = &fl;
+    framework_send_event(f, &ev);
+}
+
+static void handle_executor_message(struct master *m, struct agent *a,
+                                    const Tepui__Internal__AgentCall__ExecutorMessage *msg)
+{
+    struct framework *f = master_find_framework(m, msg->framework_id->value);
+    if (f == NULL || !f->connected) {
+        m->metrics.invalid_executor_to_framework_messages++;
+        return;
+    }
+    Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
+    Tepui__Scheduler__Event__Message em = TEPUI__SCHEDULER__EVENT__MESSAGE__INIT;
+    em.agent_id = a->info->id;
+    em.executor_id = msg->executor_id;
+    em.data = msg->data;
+    ev.has_type = 1;
+    ev.type = TEPUI__SCHEDULER__EVENT__TYPE__MESSAGE;
+    ev.message = &em;
+    framework_send_event(f, &ev);
+    m->metrics.valid_executor_to_framework_messages++;
+}
+
+static void agent_api(struct http_request *req, void *arg)
+{
+    struct master *m = arg;
+    struct error err = {0};
+    if (req->method != EVHTTP_REQ_POST) {
+        http_respond_method_not_allowed(req, "POST");
+        return;
+    }
+    const char *ct = http_request_header(req, "Content-Type");
+    if (ct == NULL || wire_format_from_content_type(ct) != WIRE_PROTOBUF) {
+        http_respond_error(req, 415, "Expecting 'Content-Type' of %s", WIRE_MEDIA_PROTOBUF);
+        return;
+    }
+    Tepui__Internal__AgentCall *call = (Tepui__Internal__AgentCall *)wire_decode(
+        &tepui__internal__agent_call__descriptor, WIRE_PROTOBUF, req->body, req->body_len, &err);
+    if (call == NULL) {
+        http_respond_error(req, 400, "Failed to parse body into Call: %s", err.msg);
+        return;
+    }
+    if (!call->has_type || call->type == TEPUI__INTERNAL__AGENT_CALL__TYPE__UNKNOWN) {
+        http_respond_error(req, 400, "Expecting 'type' to be present");
+        goto out;
+    }
+    if (call->type == TEPUI__INTERNAL__AGENT_CALL__TYPE__SUBSCRIBE) {
+        handle_subscribe(m, req, call);
+        goto out;
+    }
+    struct agent *a = call->agent_id ? master_find_agent(m, call->agent_id->value) : NULL;
+    if (a == NULL) {
+        /* Tells a removed agent to register again. */
+        http_respond_error(req, 404, "Agent is not registered");
+        goto out;
+    }
+    const char *sid = http_request_header(req, "Mesos-Stream-Id");
+    if (sid == NULL || strcmp(sid, a->stream_id) != 0 || !a->connected) {
+        http_respond_error(req, 409, "Stream id does not match the agent's subscription");
+        goto out;
+    }
+    switch (call->type) {
+    case TEPUI__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
+        if (call->status_update == NULL) {
+            http_respond_error(req, 400, "Expecting 'status_update' to be present");
+            goto out;
+        }
+        task_status_update(m, call->status_update, a);
+        break;
+    case TEPUI__INTERNAL__AGENT_CALL__TYPE__PONG:
+        a->pong_received = 1;
+        a->missed_pings = 0;
+        break;
+    case TEPUI__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_EXITED:
+        if (call->executor_exited == NULL) {
+            http_respond_error(req, 400, "Expecting 'executor_exited' to be present");
+            goto out;
+        }
+        handle_executor_exited(m, a, call->executor_exited);
+        break;
+    case TEPUI__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_MESSAGE:
+        if (call->executor_message == NULL) {
+            http_respond_error(req, 400, "Expecting 'executor_message' to be present");
+            goto out;
+        }
+        handle_executor_message(m, a, call->executor_message);
+        break;
+    default:
+        http_respond_error(req, 400, "Unsupported call type %d", (int)call->type);
+        goto out;
+    }
+    http_respond_empty(req, 202);
+out:
+    pb_free(call);
+}
+
+void agent_routes(struct master *m)
+{
+    http_server_route(m->http, AGENT_API_PATH, agent_api, m);
+}

@@ -1,0 +1,745 @@
+/* Hierarchical DRF allocator. Per cycle: shuffle the active agents; for each
+ * one walk the roles in fair order and, within a role, the frameworks in fair
+ * order; the first framework that is active, not suppressed and not
+ * filtering this agent gets everything of the agent that its role may use.
+ * Allocations are gathered per framework and handed to the master at the end
+ * of the cycle, so each framework gets one OFFERS event per cycle. */
+#include "master/allocator/allocator.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "master/allocator/sorter.h"
+
+#define LOG_COMPONENT "allocator"
+
+struct alloc_agent {
+    char *id;
+    struct resources total;
+    struct resources available;   /* total minus everything allocated */
+    int active;
+    UT_hash_handle hh;
+};
+
+struct filter {
+    char *role;
+    struct resources refused;
+    double expires;               /* monotonic seconds */
+    struct filter *next;
+};
+
+struct agent_filters {
+    char *agent_id;
+    struct filter *list;
+    UT_hash_handle hh;
+};
+
+struct alloc_role;
+
+struct framework_role {
+    struct alloc_role *role;
+    struct sorter_client *client;   /* in role->frameworks */
+    int suppressed;
+};
+
+struct alloc_framework {
+    char *id;
+    struct framework_role *roles;
+    size_t n_roles;
+    int active;
+    struct agent_filters *filters;  /* by agent id */
+    struct allocation *pending;     /* this cycle's allocations */
+    size_t n_pending, cap_pending;
+    UT_hash_handle hh;
+};
+
+struct alloc_role {
+    char *name;
+    double weight;
+    struct sorter frameworks;
+    struct sorter_client *client;   /* in allocator->roles */
+    size_t n_frameworks;
+    UT_hash_handle hh;
+};
+
+struct allocator {
+    struct allocator_options opts;
+    struct event_base *base;
+    struct event *interval_timer;
+    struct event *run_event;
+    int run_pending;
+    struct sorter_pool pool;
+    struct sorter roles;
+    struct alloc_role *role_table;
+    struct alloc_agent *agents;
+    size_t n_agents;
+    struct alloc_framework *frameworks;
+    struct allocator_metrics metrics;
+    unsigned int seed;
+    struct alloc_agent **scratch_agents;
+    size_t cap_scratch_agents;
+};
+
+/* ---- quantities ---- */
+
+static void quantities_of(struct allocator *a, const struct resources *r, int64_t *q)
+{
+    memset(q, 0, sizeof(int64_t) * SORTER_MAX_NAMES);
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].type != RES_SCALAR)
+            continue;
+        int idx = sorter_pool_index(&a->pool, r->v[i].name);
+        if (idx >= 0)
+            q[idx] += r->v[i].scalar;
+    }
+}
+
+static void pool_update(struct allocator *a, const struct resources *r, int sign)
+{
+    int64_t q[SORTER_MAX_NAMES];
+    quantities_of(a, r, q);
+    for (size_t i = 0; i < a->pool.n_names; i++)
+        a->pool.total[i] += sign * q[i];
+    a->pool.generation++;
+}
+
+/* ---- roles and frameworks ---- */
+
+static struct alloc_role *role_get(struct allocator *a, const char *name)
+{
+    struct alloc_role *r = NULL;
+    HASH_FIND_STR(a->role_table, name, r);
+    if (r != NULL)
+        return r;
+    r = XNEW(struct alloc_role);
+    r->name = xstrdup(name);
+    r->weight = 1.0;
+    sorter_init(&r->frameworks, &a->pool);
+    r->client = sorter_add(&a->roles, name, r);
+    HASH_ADD_KEYPTR(hh, a->role_table, r->name, strlen(r->name), r);
+    return r;
+}
+
+static void role_release_if_unused(struct allocator *a, struct alloc_role *r)
+{
+    if (r->n_frameworks > 0)
+        return;
+    for (size_t i = 0; i < a->pool.n_names; i++)
+        if (r->client->allocated[i] != 0)
+            return;
+    HASH_DEL(a->role_table, r);
+    sorter_remove(&a->roles, r->client);
+    sorter_free(&r->frameworks);
+    free(r->name);
+    free(r);
+}
+
+static struct alloc_framework *framework_find(struct allocator *a, const char *id)
+{
+    struct alloc_framework *f = NULL;
+    HASH_FIND_STR(a->frameworks, id, f);
+    return f;
+}
+
+static struct framework_role *framework_role_find(struct alloc_framework *f, const char *role)
+{
+    for (size_t i = 0; i < f->n_roles; i++)
+        if (strcmp(f->roles[i].role->name, role) == 0)
+            return &f->roles[i];
+    return NULL;
+}
+
+static void framework_join_role(struct allocator *a, struct alloc_framework *f, const char *name)
+{
+    struct alloc_role *r = role_get(a, name);
+    f->roles = xrealloc(f->roles, (f->n_roles + 1) * sizeof(*f->roles));
+    struct framework_role *fr = &f->roles[f->n_roles++];
+    fr->role = r;
+    fr->client = sorter_add(&r->frameworks, f->id, f);
+    fr->suppressed = 0;
+    sorter_set_active(&r->frameworks, fr->client, f->active);
+    r->n_frameworks++;
+}
+
+static void framework_leave_role(struct allocator *a, struct alloc_framework *f, size_t i)
+{
+    struct framework_role *fr = &f->roles[i];
+    struct alloc_role *r = fr->role;
+    /* Whatever is still attributed to it in this role leaves the role too. */
+    sorter_update(&a->roles, r->client, fr->client->allocated, -1);
+    sorter_remove(&r->frameworks, fr->client);
+    r->n_frameworks--;
+    memmove(&f->roles[i], &f->roles[i + 1], (f->n_roles - i - 1) * sizeof(*f->roles));
+    f->n_roles--;
+    role_release_if_unused(a, r);
+}
+
+static void filters_clear(struct alloc_framework *f, const char *role)
+{
+    struct agent_filters *af, *tmp;
+    HASH_ITER(hh, f->filters, af, tmp) {
+        struct filter **pp = &af->list;
+        while (*pp != NULL) {
+            struct filter *flt = *pp;
+            if (role == NULL || strcmp(flt->role, role) == 0) {
+                *pp = flt->next;
+                free(flt->role);
+                resources_free(&flt->refused);
+                free(flt);
+            } else {
+                pp = &flt->next;
+            }
+        }
+        if (af->list == NULL) {
+            HASH_DEL(f->filters, af);
+            free(af->agent_id);
+            free(af);
+        }
+    }
+}
+
+void allocator_add_framework(struct allocator *a, const char *framework_id, char *const *roles,
+                             size_t n_roles, int active)
+{
+    if (framework_find(a, framework_id) != NULL)
+        return;
+    struct alloc_framework *f = XNEW(struct alloc_framework);
+    f->id = xstrdup(framework_id);
+    f->active = active;
+    HASH_ADD_KEYPTR(hh, a->frameworks, f->id, strlen(f->id), f);
+    for (size_t i = 0; i < n_roles; i++)
+        framework_join_role(a, f, roles[i]);
+    if (active)
+        allocator_request_run(a);
+}
+
+void allocator_update_framework_roles(struct allocator *a, const char *framework_id,
+                                      char *const *roles, size_t n_roles)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    for (size_t i = f->n_roles; i-- > 0;) {
+        int keep = 0;
+        for (size_t j = 0; j < n_roles; j++)
+            keep |= strcmp(f->roles[i].role->name, roles[j]) == 0;
+        if (!keep) {
+            filters_clear(f, f->roles[i].role->name);
+            framework_leave_role(a, f, i);
+        }
+    }
+    for (size_t j = 0; j < n_roles; j++)
+        if (framework_role_find(f, roles[j]) == NULL)
+            framework_join_role(a, f, roles[j]);
+    allocator_request_run(a);
+}
+
+void allocator_remove_framework(struct allocator *a, const char *framework_id)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    filters_clear(f, NULL);
+    while (f->n_roles > 0)
+        framework_leave_role(a, f, f->n_roles - 1);
+    HASH_DEL(a->frameworks, f);
+    free(f->roles);
+    free(f->pending);
+    free(f->id);
+    free(f);
+}
+
+static void framework_set_active(struct allocator *a, const char *framework_id, int active)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    f->active = active;
+    for (size_t i = 0; i < f->n_roles; i++)
+        sorter_set_active(&f->roles[i].role->frameworks, f->roles[i].client, active);
+    if (active)
+        allocator_request_run(a);
+}
+
+void allocator_activate_framework(struct allocator *a, const char *id)
+{
+    framework_set_active(a, id, 1);
+}
+
+void allocator_deactivate_framework(struct allocator *a, const char *id)
+{
+    framework_set_active(a, id, 0);
+}
+
+static int role_selected(const char *role, char *const *roles, size_t n)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(roles[i], role) == 0)
+            return 1;
+    return 0;
+}
+
+void allocator_suppress(struct allocator *a, const char *framework_id, char *const *roles, size_t n)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->n_roles; i++)
+        if (role_selected(f->roles[i].role->name, roles, n))
+            f->roles[i].suppressed = 1;
+}
+
+void allocator_revive(struct allocator *a, const char *framework_id, char *const *roles, size_t n)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->n_roles; i++) {
+        if (!role_selected(f->roles[i].role->name, roles, n))
+            continue;
+        f->roles[i].suppressed = 0;
+        filters_clear(f, f->roles[i].role->name);
+    }
+    allocator_request_run(a);
+}
+
+/* ---- agents ---- */
+
+static struct alloc_agent *agent_find(struct allocator *a, const char *id)
+{
+    struct alloc_agent *ag = NULL;
+    HASH_FIND_STR(a->agents, id, ag);
+    return ag;
+}
+
+void allocator_add_agent(struct allocator *a, const char *agent_id, const struct resources *total)
+{
+    if (agent_find(a, agent_id) != NULL)
+        return;
+    struct alloc_agent *ag = XNEW(struct alloc_agent);
+    ag->id = xstrdup(agent_id);
+    resources_copy(&ag->total, total);
+    resources_copy(&ag->available, total);
+    ag->active = 1;
+    HASH_ADD_KEYPTR(hh, a->agents, ag->id, strlen(ag->id), ag);
+    a->n_agents++;
+    pool_update(a, total, +1);
+    allocator_request_run(a);
+}
+
+void allocator_remove_agent(struct allocator *a, const char *agent_id)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    if (ag == NULL)
+        return;
+    pool_update(a, &ag->total, -1);
+    struct alloc_framework *f, *tmp;
+    HASH_ITER(hh, a->frameworks, f, tmp) {
+        struct agent_filters *af = NULL;
+        HASH_FIND_STR(f->filters, agent_id, af);
+        if (af == NULL)
+            continue;
+        HASH_DEL(f->filters, af);
+        while (af->list) {
+            struct filter *flt = af->list;
+            af->list = flt->next;
+            free(flt->role);
+            resources_free(&flt->refused);
+            free(flt);
+        }
+        free(af->agent_id);
+        free(af);
+    }
+    HASH_DEL(a->agents, ag);
+    a->n_agents--;
+    resources_free(&ag->total);
+    resources_free(&ag->available);
+    free(ag->id);
+    free(ag);
+}
+
+void allocator_activate_agent(struct allocator *a, const char *agent_id)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    if (ag != NULL) {
+        ag->active = 1;
+        allocator_request_run(a);
+    }
+}
+
+void allocator_deactivate_agent(struct allocator *a, const char *agent_id)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    if (ag != NULL)
+        ag->active = 0;
+}
+
+/* Attributes resources to a framework in the sorters, split by the
+ * allocation role each entry carries. */
+static void attribute(struct allocator *a, struct alloc_framework *f, const struct resources *res,
+                      int sign)
+{
+    for (size_t i = 0; i < res->n; i++) {
+        const char *role = res->v[i].allocation_role;
+        if (role == NULL || res->v[i].type != RES_SCALAR)
+            continue;
+        int idx = sorter_pool_index(&a->pool, res->v[i].name);
+        if (idx < 0)
+            continue;
+        int64_t q[SORTER_MAX_NAMES] = {0};
+        q[idx] = res->v[i].scalar;
+        struct alloc_role *r = NULL;
+        HASH_FIND_STR(a->role_table, role, r);
+        if (r == NULL) {
+            if (sign < 0)
+                continue;
+            r = role_get(a, role);
+        }
+        sorter_update(&a->roles, r->client, q, sign);
+        struct framework_role *fr = f ? framework_role_find(f, role) : NULL;
+        if (fr != NULL)
+            sorter_update(&r->frameworks, fr->client, q, sign);
+    }
+}
+
+void allocator_add_used(struct allocator *a, const char *framework_id, const char *agent_id,
+                        const struct resources *used)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    if (ag == NULL)
+        return;
+    struct resources plain = RESOURCES_INIT;
+    resources_copy(&plain, used);
+    resources_set_allocation_role(&plain, NULL);
+    resources_subtract(&ag->available, &plain);
+    resources_free(&plain);
+    attribute(a, framework_find(a, framework_id), used, +1);
+}
+
+void allocator_recover(struct allocator *a, const char *framework_id, const char *agent_id,
+                       const struct resources *res, double refuse_seconds)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    attribute(a, f, res, -1);
+    if (ag == NULL)
+        return;
+    struct resources plain = RESOURCES_INIT;
+    resources_copy(&plain, res);
+    resources_set_allocation_role(&plain, NULL);
+    resources_add(&ag->available, &plain);
+    if (f != NULL && refuse_seconds > 0 && !resources_empty(&plain)) {
+        /* One filter per role the resources were allocated to. */
+        for (size_t i = 0; i < res->n; i++) {
+            const char *role = res->v[i].allocation_role ? res->v[i].allocation_role : "*";
+            int seen = 0;
+            for (size_t j = 0; j < i; j++) {
+                const char *other = res->v[j].allocation_role ? res->v[j].allocation_role : "*";
+                seen |= strcmp(other, role) == 0;
+            }
+            if (seen)
+                continue;
+            struct filter *flt = XNEW(struct filter);
+            flt->role = xstrdup(role);
+            resources_init(&flt->refused);
+            for (size_t j = 0; j < res->n; j++) {
+                const char *other = res->v[j].allocation_role ? res->v[j].allocation_role : "*";
+                if (strcmp(other, role) == 0)
+                    resources_add_one(&flt->refused, &res->v[j]);
+            }
+            resources_set_allocation_role(&flt->refused, NULL);
+            flt->expires = clock_mono() + refuse_seconds;
+            struct agent_filters *af = NULL;
+            HASH_FIND_STR(f->filters, agent_id, af);
+            if (af == NULL) {
+                af = XNEW(struct agent_filters);
+                af->agent_id = xstrdup(agent_id);
+                HASH_ADD_KEYPTR(hh, f->filters, af->agent_id, strlen(af->agent_id), af);
+            }
+            flt->next = af->list;
+            af->list = flt;
+        }
+    }
+    resources_free(&plain);
+    /* A decline without a filter is offered again at the next interval, not
+     * in a tight loop; everything else may go to someone at once. */
+    if (refuse_seconds != 0)
+        allocator_request_run(a);
+}
+
+/* ---- the cycle ---- */
+
+static int filtered(struct alloc_framework *f, const char *agent_id, const char *role,
+                    const struct resources *avail, double now)
+{
+    if (f->filters == NULL)
+        return 0;
+    struct agent_filters *af = NULL;
+    HASH_FIND_STR(f->filters, agent_id, af);
+    if (af == NULL)
+        return 0;
+    int hit = 0;
+    struct filter **pp = &af->list;
+    while (*pp != NULL) {
+        struct filter *flt = *pp;
+        if (flt->expires <= now) {
+            *pp = flt->next;
+            free(flt->role);
+            resources_free(&flt->refused);
+            free(flt);
+            continue;
+        }
+        if (!hit && strcmp(flt->role, role) == 0 && resources_contains(&flt->refused, avail))
+            hit = 1;
+        pp = &flt->next;
+    }
+    if (af->list == NULL) {
+        HASH_DEL(f->filters, af);
+        free(af->agent_id);
+        free(af);
+    }
+    return hit;
+}
+
+static int allocatable(const struct allocator *a, const struct resources *r)
+{
+    if (resources_empty(r))
+        return 0;
+    if (a->opts.n_min_allocatable == 0)
+        return 1;
+    for (size_t i = 0; i < a->opts.n_min_allocatable; i++) {
+        const struct resources *alt = &a->opts.min_allocatable[i];
+        int ok = 1;
+        for (size_t j = 0; j < alt->n && ok; j++)
+            if (alt->v[j].type == RES_SCALAR &&
+                resources_scalar(r, alt->v[j].name) < alt->v[j].scalar)
+                ok = 0;
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+static void give(struct allocator *a, struct alloc_framework *f, struct alloc_agent *ag,
+                 struct alloc_role *r, struct resources *res)
+{
+    if (f->n_pending == f->cap_pending) {
+        f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 8;
+        f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+    }
+    resources_subtract(&ag->available, res);
+    resources_set_allocation_role(res, r->name);
+    struct allocation *al = &f->pending[f->n_pending++];
+    al->agent_id = ag->id;
+    al->role = r->name;
+    al->resources = *res;   /* takes ownership */
+    attribute(a, f, &al->resources, +1);
+}
+
+static void shuffle(struct alloc_agent **v, size_t n, unsigned int *seed)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rand_r(seed) % i;
+        struct alloc_agent *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+void allocator_run(struct allocator *a)
+{
+    int64_t t0 = clock_mono_ns();
+    double now = clock_mono();
+    a->run_pending = 0;
+
+    if (a->cap_scratch_agents < a->n_agents) {
+        a->cap_scratch_agents = a->n_agents;
+        a->scratch_agents = xrealloc(a->scratch_agents, a->n_agents * sizeof(*a->scratch_agents));
+    }
+    size_t n = 0;
+    struct alloc_agent *ag, *tmp;
+    HASH_ITER(hh, a->agents, ag, tmp) {
+        if (ag->active && !resources_empty(&ag->available))
+            a->scratch_agents[n++] = ag;
+    }
+    shuffle(a->scratch_agents, n, &a->seed);
+
+    size_t n_roles = 0;
+    struct sorter_client **sorted_roles = sorter_sorted(&a->roles, &n_roles);
+    struct alloc_role **roles = xmalloc((n_roles ? n_roles : 1) * sizeof(*roles));
+    struct resources avail = RESOURCES_INIT;
+
+    for (size_t i = 0; i < n; i++) {
+        ag = a->scratch_agents[i];
+        /* The role order of this agent is fixed before it is handed out, so
+         * a role that gains from it is not visited twice. */
+        sorted_roles = sorter_sorted(&a->roles, &n_roles);
+        for (size_t k = 0; k < n_roles; k++)
+            roles[k] = sorted_roles[k]->data;
+        for (size_t k = 0; k < n_roles && !resources_empty(&ag->available); k++) {
+            struct alloc_role *r = roles[k];
+            size_t n_fw = 0;
+            struct sorter_client **fws = sorter_sorted(&r->frameworks, &n_fw);
+            resources_allocatable_to(&ag->available, r->name, &avail);
+            if (!allocatable(a, &avail))
+                continue;
+            for (size_t j = 0; j < n_fw; j++) {
+                struct sorter_client *c = fws[j];
+                if (!c->active)
+                    break;   /* inactive clients sort last */
+                struct alloc_framework *f = c->data;
+                struct framework_role *fr = framework_role_find(f, r->name);
+                if (fr == NULL || fr->suppressed)
+                    continue;
+                if (filtered(f, ag->id, r->name, &avail, now))
+                    continue;
+                struct resources give_res = avail;
+                resources_init(&avail);
+                give(a, f, ag, r, &give_res);
+                sorter_reposition(&r->frameworks, j);
+                r->frameworks.dirty = 0;
+                break;
+            }
+        }
+    }
+    resources_free(&avail);
+    free(roles);
+
+    struct alloc_framework *f, *ftmp;
+    HASH_ITER(hh, a->frameworks, f, ftmp) {
+        if (f->n_pending == 0)
+            continue;
+        size_t np = f->n_pending;
+        struct allocation *pending = f->pending;
+        f->pending = NULL;
+        f->n_pending = f->cap_pending = 0;
+        if (a->opts.offer != NULL)
+            a->opts.offer(a->opts.arg, f->id, pending, np);
+        for (size_t i = 0; i < np; i++)
+            resources_free(&pending[i].resources);
+        free(pending);
+    }
+
+    double ms = (double)(clock_mono_ns() - t0) / 1e6;
+    a->metrics.allocation_runs++;
+    a->metrics.last_run_ms = ms;
+    a->metrics.total_run_ms += ms;
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    allocator_run(arg);
+}
+
+void allocator_request_run(struct allocator *a)
+{
+    if (a->run_event == NULL || a->run_pending)
+        return;
+    a->run_pending = 1;
+    event_active(a->run_event, EV_TIMEOUT, 0);
+}
+
+/* ---- lifecycle ---- */
+
+struct allocator *allocator_new(struct event_base *base, const struct allocator_options *opts)
+{
+    struct allocator *a = XNEW(struct allocator);
+    a->opts = *opts;
+    a->base = base;
+    a->seed = (unsigned int)clock_mono_ns();
+    sorter_init(&a->roles, &a->pool);
+    /* The fairness dimensions Mesos weighs first. */
+    sorter_pool_index(&a->pool, "cpus");
+    sorter_pool_index(&a->pool, "mem");
+    sorter_pool_index(&a->pool, "disk");
+    sorter_pool_index(&a->pool, "gpus");
+    if (base != NULL) {
+        a->run_event = event_new(base, -1, 0, run_cb, a);
+        if (opts->allocation_interval > 0) {
+            a->interval_timer = event_new(base, -1, EV_PERSIST, run_cb, a);
+            double iv = opts->allocation_interval;
+            struct timeval tv = {(time_t)iv, (suseconds_t)((iv - (double)(time_t)iv) * 1e6)};
+            event_add(a->interval_timer, &tv);
+        }
+    }
+    return a;
+}
+
+void allocator_free(struct allocator *a)
+{
+    if (a == NULL)
+        return;
+    if (a->interval_timer)
+        event_free(a->interval_timer);
+    if (a->run_event)
+        event_free(a->run_event);
+    struct alloc_framework *f, *ftmp;
+    HASH_ITER(hh, a->frameworks, f, ftmp) {
+        allocator_remove_framework(a, f->id);
+    }
+    struct alloc_agent *ag, *atmp;
+    HASH_ITER(hh, a->agents, ag, atmp) {
+        allocator_remove_agent(a, ag->id);
+    }
+    struct alloc_role *r, *rtmp;
+    HASH_ITER(hh, a->role_table, r, rtmp) {
+        HASH_DEL(a->role_table, r);
+        sorter_free(&r->frameworks);
+        free(r->name);
+        free(r);
+    }
+    sorter_free(&a->roles);
+    sorter_pool_free(&a->pool);
+    free(a->scratch_agents);
+    free(a);
+}
+
+void allocator_set_weight(struct allocator *a, const char *role, double weight)
+{
+    struct alloc_role *r = role_get(a, role);
+    r->weight = weight;
+    sorter_set_weight(&a->roles, r->client, weight);
+}
+
+const struct allocator_metrics *allocator_get_metrics(const struct allocator *a)
+{
+    return &a->metrics;
+}
+
+int allocator_parse_min_allocatable(const char *text, struct resources **out, size_t *n,
+                                    struct error *err)
+{
+    *out = NULL;
+    *n = 0;
+    char *copy = xstrdup(text);
+    char *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(copy, "|", &save); part != NULL; part = strtok_r(NULL, "|", &save)) {
+        struct resources r = RESOURCES_INIT;
+        if ((rc = resources_parse(part, NULL, &r, err)) != 0) {
+            error_prefix(err, "--min_allocatable_resources");
+            goto out;
+        }
+        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[(*n)++] = r;
+    }
+out:
+    free(copy);
+    if (rc != 0) {
+        for (size_t i = 0; i < *n; i++)
+            resources_free(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
