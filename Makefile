@@ -60,7 +60,7 @@ $(OBJ)/%.o: %.c | $(PROTO_H) $(TEST_PROTO_C:.c=.h)
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(OBJ)/gen/%.o: $(GEN)/%.c
+$(OBJ)/gen/%.o: $(GEN)/%.c | $(PROTO_H) $(TEST_PROTO_C:.c=.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -Wno-unused-parameter -c -o $@ $<
@@ -140,9 +140,12 @@ $(BUILD)/tests/integration/test_%: $(OBJ)/tests/integration/test_%.o $(HARNESS_O
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
+# Some unit tests (libtepui's) talk to a real master.
+$(UNIT_BIN) $(INTEG_BIN): | $(PROGRAMS)
+
 tests: $(UNIT_BIN) $(INTEG_BIN)
 
-unit: $(UNIT_BIN)
+unit: all $(UNIT_BIN)
 	@scripts/run-tests.sh unit $(BUILD)
 
 integration: all $(INTEG_BIN)

@@ -351,6 +351,7 @@ void agent_free(struct agent *a)
     }
     containers_fini(a);
     updates_free_all(a);
+    json_decref(a->completed_executors);
     http_server_free(a->http);
     pb_free(a->info);
     pb_free(a->master_info);

@@ -124,6 +124,9 @@ struct agent {
     struct agent_executor *executors_by_pid;
     struct event *sigchld;
     struct update_stream *updates;    /* status update streams, by framework/task */
+    /* The most recent executors that ended, as /state shows them:
+     * [{"framework_id", "framework_name", "executor": {...}}]. */
+    json_t *completed_executors;
 
     struct {
         uint64_t launched_tasks, valid_status_updates, invalid_status_updates;
@@ -215,5 +218,7 @@ void updates_free_all(struct agent *a);
 
 /* ---- endpoints.c ---- */
 void endpoints_routes(struct agent *a);
+/* Keeps an ending executor's summary (sandbox directory, tasks) for /state. */
+void endpoints_record_completed(struct agent *a, const struct agent_executor *e);
 
 #endif

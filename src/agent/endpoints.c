@@ -35,9 +35,11 @@ static int only_get(struct http_request *req)
 
 static void respond_json(struct http_request *req, int code, json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    http_respond(req, code, "application/json", text, strlen(text));
-    free(text);
+    /* The codec's printer keeps doubles exact (shortest round trip). */
+    struct buf out = BUF_INIT;
+    wire_json_dump(j, &out);
+    http_respond_buf(req, code, "application/json", &out);
+    buf_free(&out);
     json_decref(j);
 }
 
@@ -119,6 +121,35 @@ static json_t *executor_json(struct agent *a, const struct agent_executor *e)
     return o;
 }
 
+/* Mesos keeps 150 completed executors per framework; we keep this many in
+ * all, oldest dropped first. */
+#define MAX_COMPLETED_EXECUTORS 1000
+
+void endpoints_record_completed(struct agent *a, const struct agent_executor *e)
+{
+    if (a->completed_executors == NULL)
+        a->completed_executors = json_array();
+    json_t *rec = json_object();
+    json_object_set_new(rec, "framework_id", json_string(e->framework->id));
+    json_object_set_new(rec, "framework_name", json_string(e->framework->info->name));
+    json_object_set_new(rec, "executor", executor_json(a, e));
+    json_array_append_new(a->completed_executors, rec);
+    if (json_array_size(a->completed_executors) > MAX_COMPLETED_EXECUTORS)
+        json_array_remove(a->completed_executors, 0);
+}
+
+static json_t *completed_of(struct agent *a, const char *framework_id)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(a->completed_executors, i, rec) {
+        if (strcmp(json_string_value(json_object_get(rec, "framework_id")), framework_id) == 0)
+            json_array_append(out, json_object_get(rec, "executor"));
+    }
+    return out;
+}
+
 static void state_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
@@ -167,11 +198,34 @@ static void state_handler(struct http_request *req, void *arg)
             json_array_append_new(execs, executor_json(a, e));
         }
         json_object_set_new(fo, "executors", execs);
-        json_object_set_new(fo, "completed_executors", json_array());
+        json_object_set_new(fo, "completed_executors", completed_of(a, f->id));
         json_array_append_new(fws, fo);
     }
     json_object_set_new(o, "frameworks", fws);
-    json_object_set_new(o, "completed_frameworks", json_array());
+    /* Frameworks that are gone but whose executors are remembered. */
+    json_t *done = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(a->completed_executors, i, rec) {
+        const char *fid = json_string_value(json_object_get(rec, "framework_id"));
+        if (agent_find_framework(a, fid) != NULL)
+            continue;
+        int seen = 0;
+        size_t k;
+        json_t *d;
+        json_array_foreach(done, k, d) {
+            seen |= strcmp(json_string_value(json_object_get(d, "id")), fid) == 0;
+        }
+        if (seen)
+            continue;
+        json_t *fo = json_object();
+        json_object_set_new(fo, "id", json_string(fid));
+        json_object_set_new(fo, "name", json_incref(json_object_get(rec, "framework_name")));
+        json_object_set_new(fo, "executors", json_array());
+        json_object_set_new(fo, "completed_executors", completed_of(a, fid));
+        json_array_append_new(done, fo);
+    }
+    json_object_set_new(o, "completed_frameworks", done);
     respond_json(req, 200, o);
 }
 

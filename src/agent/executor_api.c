@@ -78,6 +78,9 @@ void executor_flush_queue(struct agent *a, struct agent_executor *e)
     e->n_queued_groups = 0;
 }
 
+static void accept_update(struct agent *a, struct agent_executor *e,
+                          Tepui__ExecutorID *executor_id, Tepui__TaskStatus *s);
+
 static void executor_stream_closed(struct http_stream *st, void *arg)
 {
     struct agent_executor *e = arg;
@@ -133,6 +136,16 @@ static void handle_subscribe(struct agent *a, struct http_request *req, struct a
     ev.subscribed = &sub;
     executor_send_event(e, &ev);
 
+    /* Updates the executor made while we could not take them count as sent
+     * now (duplicates of what we hold are dropped by uuid). */
+    for (size_t i = 0; i < call->subscribe->n_unacknowledged_updates; i++) {
+        Tepui__Executor__Call__Update *u = call->subscribe->unacknowledged_updates[i];
+        if (u->status == NULL || !u->status->has_uuid || u->status->uuid.len != 16 ||
+            u->status->state == TEPUI__TASK_STATE__TASK_STAGING)
+            continue;
+        accept_update(a, e, call->executor_id, u->status);
+    }
+
     if (terminating) {
         Tepui__Executor__Event sd = TEPUI__EXECUTOR__EVENT__INIT;
         sd.has_type = 1;
@@ -165,23 +178,18 @@ static int validate_update(const Tepui__Executor__Call *call, struct error *err)
     return 0;
 }
 
-static void handle_update(struct agent *a, struct http_request *req, struct agent_executor *e,
-                          Tepui__Executor__Call *call)
+/* Takes an executor's update into the task's stream and acknowledges it
+ * to the executor (the agent holds it now). */
+static void accept_update(struct agent *a, struct agent_executor *e,
+                          Tepui__ExecutorID *executor_id, Tepui__TaskStatus *s)
 {
-    struct error err = {0};
-    if (validate_update(call, &err) != 0) {
-        a->metrics.invalid_status_updates++;
-        http_respond_error(req, 400, "%s", err.msg);
-        return;
-    }
-    Tepui__TaskStatus *s = call->update->status;
     /* The agent completes what the executor may leave out. */
     Tepui__AgentID aid = TEPUI__AGENT_ID__INIT;
     Tepui__AgentID *saved_agent = s->agent_id;
     Tepui__ExecutorID *saved_exec = s->executor_id;
     aid.value = a->id ? a->id : "";
     s->agent_id = &aid;
-    s->executor_id = call->executor_id;
+    s->executor_id = executor_id;
     s->has_source = 1;
     s->source = TEPUI__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
     if (!s->has_timestamp) {
@@ -195,9 +203,7 @@ static void handle_update(struct agent *a, struct http_request *req, struct agen
         t->state = s->state;
     log_debug("executor %s sent %s for task %s%s", e->id, task_state_name(s->state),
               s->task_id->value, dup ? " (duplicate)" : "");
-    http_respond_empty(req, 202);
 
-    /* The agent holds the update now: the executor may forget it. */
     Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
     Tepui__Executor__Event__Acknowledged ack = TEPUI__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
     ack.task_id = s->task_id;
@@ -208,6 +214,20 @@ static void handle_update(struct agent *a, struct http_request *req, struct agen
     executor_send_event(e, &ev);
     s->agent_id = saved_agent;
     s->executor_id = saved_exec;
+}
+
+static void handle_update(struct agent *a, struct http_request *req, struct agent_executor *e,
+                          Tepui__Executor__Call *call)
+{
+    struct error err = {0};
+    if (validate_update(call, &err) != 0) {
+        a->metrics.invalid_status_updates++;
+        http_respond_error(req, 400, "%s", err.msg);
+        return;
+    }
+    /* Answer first, then acknowledge on the stream, as Mesos orders them. */
+    http_respond_empty(req, 202);
+    accept_update(a, e, call->executor_id, call->update->status);
 }
 
 static void handle_message(struct agent *a, struct agent_executor *e,

@@ -67,6 +67,7 @@ static void task_free(struct agent_task *t)
 void tasks_executor_free(struct agent *a, struct agent_executor *e)
 {
     struct agent_framework *f = e->framework;
+    endpoints_record_completed(a, e);
     struct agent_task *t, *tmp;
     HASH_ITER(hh, e->tasks, t, tmp) {
         HASH_DEL(e->tasks, t);
@@ -114,9 +115,13 @@ static Tepui__ExecutorInfo *command_executor_info(struct agent *a, const Tepui__
     e->command->value = xstrdup(a->executor_path);
     e->command->has_shell = 1;
     e->command->shell = 0;
-    e->command->arguments = xcalloc(1, sizeof(char *));
+    e->command->arguments = xcalloc(2, sizeof(char *));
     e->command->arguments[0] = xstrdup(a->executor_path);
     e->command->n_arguments = 1;
+    /* The executor switches users itself when it runs as root; it must
+     * know when the agent was told not to. */
+    if (!a->flags.switch_user)
+        e->command->arguments[e->command->n_arguments++] = xstrdup("--no-switch_user");
     if (task->command != NULL && task->command->user != NULL)
         e->command->user = xstrdup(task->command->user);
     e->n_resources = task->n_resources;

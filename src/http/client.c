@@ -22,9 +22,12 @@
  * liveness is the protocol's business (heartbeats), not the socket's. */
 #define STREAM_IO_TIMEOUT_SECS (365 * 24 * 3600)
 
+TAILQ_HEAD(call_list, http_call);
+
 struct http_call {
     TAILQ_ENTRY(http_call) link;
-    struct http_client *client;
+    struct call_list *list;         /* the client's calls, or a grave's */
+    struct http_client *client;     /* NULL once the client is freed */
     struct evhttp_request *req;   /* NULL once libevent has finished with it */
     http_reply_fn cb;
     void *arg;
@@ -39,7 +42,16 @@ struct http_client {
     char host[256];
     int port;
     double timeout_secs;
-    TAILQ_HEAD(, http_call) calls;
+    struct call_list calls;
+};
+
+/* A freed client's connection and the calls still in flight on it: kept
+ * until the next loop turn, when the connection is freed (which drops its
+ * requests without callbacks) and then the calls. Until then libevent may
+ * still run a call's callback, which must find its record. */
+struct grave {
+    struct evhttp_connection *conn;
+    struct call_list calls;
 };
 
 struct http_client_stream {
@@ -55,7 +67,6 @@ struct http_client_stream {
     int has_error;
 };
 
-static void free_connection_later(struct event_base *base, struct evhttp_connection *conn);
 static void collect_error_body(struct http_client_stream *s, struct evbuffer *in);
 
 /* ---- endpoints ---- */
@@ -157,22 +168,6 @@ const char *http_reply_header(const struct http_reply *r, const char *name)
     return evhttp_find_header((struct evkeyvalq *)r->headers, name);
 }
 
-static void deferred_free_conn(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    evhttp_connection_free(arg);
-}
-
-static void free_connection_later(struct event_base *base, struct evhttp_connection *conn)
-{
-    if (conn == NULL)
-        return;
-    struct timeval zero = {0, 0};
-    if (event_base_once(base, -1, EV_TIMEOUT, deferred_free_conn, conn, &zero) != 0)
-        evhttp_connection_free(conn);
-}
-
 /* ---- calls ---- */
 
 static struct evhttp_connection *client_connection(struct http_client *c)
@@ -205,20 +200,41 @@ int http_client_port(const struct http_client *c) { return c->port; }
 
 static void call_release(struct http_call *call)
 {
-    TAILQ_REMOVE(&call->client->calls, call, link);
+    TAILQ_REMOVE(call->list, call, link);
     free(call);
+}
+
+static void grave_release(evutil_socket_t fd, short what, void *arg)
+{
+    struct grave *g = arg;
+    (void)fd;
+    (void)what;
+    if (g->conn != NULL)
+        evhttp_connection_free(g->conn);
+    struct http_call *call;
+    while ((call = TAILQ_FIRST(&g->calls)) != NULL)
+        call_release(call);
+    free(g);
 }
 
 void http_client_free(struct http_client *c)
 {
     if (c == NULL)
         return;
+    struct grave *g = XNEW(struct grave);
+    g->conn = c->conn;
+    TAILQ_INIT(&g->calls);
     struct http_call *call;
     while ((call = TAILQ_FIRST(&c->calls)) != NULL) {
-        /* Freeing the connection frees its queued requests without callbacks. */
-        call_release(call);
+        TAILQ_REMOVE(&c->calls, call, link);
+        call->cancelled = 1;
+        call->client = NULL;
+        call->list = &g->calls;
+        TAILQ_INSERT_TAIL(&g->calls, call, link);
     }
-    free_connection_later(c->base, c->conn);
+    struct timeval zero = {0, 0};
+    if (event_base_once(c->base, -1, EV_TIMEOUT, grave_release, g, &zero) != 0)
+        grave_release(-1, 0, g);
     free(c);
 }
 
@@ -236,7 +252,9 @@ static void call_done(struct evhttp_request *req, void *arg)
     struct buf body = BUF_INIT;
     call->req = NULL;
     if (call->cancelled) {
-        call_release(call);
+        /* A freed client's grave releases its calls itself. */
+        if (call->client != NULL)
+            call_release(call);
         return;
     }
     if (req != NULL && evhttp_request_get_response_code(req) > 0) {
@@ -268,6 +286,7 @@ struct http_call *http_client_request(struct http_client *c, const char *method,
 {
     struct http_call *call = XNEW(struct http_call);
     call->client = c;
+    call->list = &c->calls;
     call->cb = cb;
     call->arg = arg;
     TAILQ_INSERT_TAIL(&c->calls, call, link);

@@ -118,6 +118,8 @@ int main(int argc, char **argv)
     event_free(sigint);
     event_free(sigterm);
     master_free(m);
+    /* Connections are released on the loop's next turn. */
+    event_base_loop(base, EVLOOP_NONBLOCK);
     event_base_free(base);
     flags_free(&fs);
     libevent_global_shutdown();

@@ -81,10 +81,19 @@ static int has_capability(const Tepui__FrameworkInfo *fi,
     return 0;
 }
 
+/* The deprecated FrameworkInfo.role: protobuf-c leaves an unset field
+ * pointing at its declared default ("*"). */
+static const char *explicit_role(const Tepui__FrameworkInfo *fi)
+{
+    if (fi->role == NULL || fi->role == tepui__framework_info__role__default_value)
+        return NULL;
+    return fi->role;
+}
+
 static int validate_framework_info(const Tepui__FrameworkInfo *fi, struct error *err)
 {
     int multi_role = has_capability(fi, TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE);
-    if (multi_role && fi->role != NULL)
+    if (multi_role && explicit_role(fi) != NULL)
         return error_set(err, -EINVAL,
                          "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE");
     if (!multi_role && fi->n_roles > 0)
@@ -98,7 +107,7 @@ static int validate_framework_info(const Tepui__FrameworkInfo *fi, struct error 
                 return error_set(err, -EINVAL, "'FrameworkInfo.roles' contains duplicate role '%s'",
                                  fi->roles[i]);
     }
-    if (fi->role != NULL && master_validate_role(fi->role, err) != 0)
+    if (explicit_role(fi) != NULL && master_validate_role(fi->role, err) != 0)
         return -EINVAL;
     if (fi->id != NULL && master_validate_id("FrameworkID", fi->id->value, err) != 0)
         return -EINVAL;
@@ -211,6 +220,12 @@ static void send_subscribed(struct master *m, struct framework *f)
 /* Ends a subscription that cannot go on: 200, one ERROR event, closed. */
 static void subscribe_error(struct http_request *req, enum wire_format fmt, const char *message)
 {
+    /* Mesos gives every subscription response a stream id, even this one. */
+    char stream_id[UUID_STR_LEN];
+    struct uuid u;
+    uuid_random(&u);
+    uuid_format(&u, stream_id);
+    http_response_header(req, "Mesos-Stream-Id", stream_id);
     struct http_stream *st = http_stream_start(req, wire_format_media_type(fmt), NULL, NULL);
     Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
     Tepui__Scheduler__Event__Error e = TEPUI__SCHEDULER__EVENT__ERROR__INIT;

@@ -27,9 +27,11 @@ static int only_get(struct http_request *req)
 
 static void respond_json(struct http_request *req, int code, json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    http_respond(req, code, "application/json", text, strlen(text));
-    free(text);
+    /* The codec's printer keeps doubles exact (shortest round trip). */
+    struct buf out = BUF_INIT;
+    wire_json_dump(j, &out);
+    http_respond_buf(req, code, "application/json", &out);
+    buf_free(&out);
     json_decref(j);
 }
 

@@ -19,14 +19,13 @@ enum wire_format { WIRE_JSON = 1, WIRE_PROTOBUF = 2 };
  * ignored) to a format; returns 0 for an unsupported type. */
 enum wire_format wire_format_from_content_type(const char *content_type);
 
-/* Picks the response format from an Accept header: NULL, empty, or the
- * any-type range (star slash star) gives JSON (as Mesos does); media ranges
- * (also application/star) and q-values
- * are honoured, the most specific range deciding each type's q, and q=0
- * meaning "not acceptable". The higher q wins; on a tie, a type named
- * outright over one matched by a wildcard, then the type whose range is
- * listed first, then JSON. Returns 0 when neither
- * JSON nor protobuf is acceptable (-> 406). */
+/* Picks the response format from an Accept header. NULL, empty, or the
+ * any-type range (star slash star) gives JSON, as Mesos does. Media ranges
+ * (also application/star) and q-values are honoured: the most specific
+ * range decides each type's q, and q=0 means "not acceptable". The higher q
+ * wins; on a tie, a type named outright beats one matched by a wildcard,
+ * then the type whose range is listed first, then JSON. Returns 0 when
+ * neither JSON nor protobuf is acceptable (-> 406). */
 enum wire_format wire_format_from_accept(const char *accept);
 
 const char *wire_format_media_type(enum wire_format f);

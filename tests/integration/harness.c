@@ -193,12 +193,12 @@ int h_start_agent(struct h_cluster *c, const char *resources, const char *const 
     return i;
 }
 
-void h_stop(struct h_proc *p, int sig)
+int h_stop(struct h_proc *p, int sig)
 {
+    int status = 0;
     if (p->pid <= 0)
-        return;
+        return 0;
     kill(p->pid, sig ? sig : SIGKILL);
-    int status;
     /* A graceful stop gets 20 s, then it is killed. */
     double deadline = clock_mono() + 20;
     while (waitpid(p->pid, &status, WNOHANG) == 0) {
@@ -214,13 +214,38 @@ void h_stop(struct h_proc *p, int sig)
         if (started[i] == p->pid)
             started[i] = 0;
     p->pid = 0;
+    return status;
+}
+
+/* A daemon stopped with SIGTERM must exit 0: under the sanitizers a leak or
+ * an error found at exit makes the exit status non-zero. */
+static int check_clean_exit(const char *name, const struct h_proc *p, int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 1;
+    fprintf(stderr, "harness: %s did not exit cleanly (%s %d); see %s\n", name,
+            WIFEXITED(status) ? "exit status" : "signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), p->log);
+    return 0;
 }
 
 void h_cluster_destroy(struct h_cluster *c)
 {
-    for (int i = 0; i < c->n_agents; i++)
-        h_stop(&c->agents[i], SIGTERM);
-    h_stop(&c->master, SIGTERM);
+    int clean = 1;
+    for (int i = 0; i < c->n_agents; i++) {
+        int was_running = c->agents[i].pid > 0;
+        int status = h_stop(&c->agents[i], SIGTERM);
+        if (was_running)
+            clean &= check_clean_exit("an agent", &c->agents[i], status);
+    }
+    int master_running = c->master.pid > 0;
+    int status = h_stop(&c->master, SIGTERM);
+    if (master_running)
+        clean &= check_clean_exit("the master", &c->master, status);
+    if (!clean) {
+        h_dump_logs(c);
+        setenv("TEPUI_KEEP_TEST_DIRS", "1", 1);
+    }
     /* Executors the agents started go with their sessions. */
     if (c->root[0] != '\0' && getenv("TEPUI_KEEP_TEST_DIRS") == NULL) {
         char cmd[600];
@@ -228,6 +253,7 @@ void h_cluster_destroy(struct h_cluster *c)
         if (system(cmd) != 0)
             fprintf(stderr, "harness: cannot remove %s\n", c->root);
     }
+    assert_true(clean);
 }
 
 static void dump_one(const char *name, const char *path)

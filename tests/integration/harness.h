@@ -38,8 +38,12 @@ void h_start_master(struct h_cluster *c, const char *const *flags);
 /* Starts an agent with resources (NULL: "cpus:4;mem:4096;disk:4096;ports:[31000-31099]");
  * returns its index; waits until the master lists it. */
 int h_start_agent(struct h_cluster *c, const char *resources, const char *const *flags);
-/* Stops (SIGKILL unless sig given) and reaps a process. */
-void h_stop(struct h_proc *p, int sig);
+/* Stops (SIGKILL unless sig given) and reaps a process; returns its wait
+ * status. */
+int h_stop(struct h_proc *p, int sig);
+/* Stops everything (daemons gracefully, each must exit 0) and removes the
+ * temporary directory (kept when TEPUI_KEEP_TEST_DIRS is set or a daemon
+ * did not exit cleanly). */
 void h_cluster_destroy(struct h_cluster *c);
 /* Prints the tail of every process log (for failing tests). */
 void h_dump_logs(const struct h_cluster *c);

@@ -699,6 +699,9 @@ void allocator_free(struct allocator *a)
     }
     sorter_free(&a->roles);
     sorter_pool_free(&a->pool);
+    for (size_t i = 0; i < a->opts.n_min_allocatable; i++)
+        resources_free(&a->opts.min_allocatable[i]);
+    free(a->opts.min_allocatable);
     free(a->scratch_agents);
     free(a);
 }

@@ -32,7 +32,8 @@ typedef void (*allocator_offer_fn)(void *arg, const char *framework_id,
 struct allocator_options {
     double allocation_interval;      /* seconds between batch cycles */
     /* Alternatives of minimum quantities ("cpus:0.01|mem:32"): an agent's free
-     * resources are offered only if they hold one of them. */
+     * resources are offered only if they hold one of them. The allocator
+     * takes ownership of the array. */
     struct resources *min_allocatable;
     size_t n_min_allocatable;
     allocator_offer_fn offer;
