@@ -20,7 +20,9 @@ int main(int argc, char **argv)
     char *content_type = NULL;
     int switch_user = 1;
     struct flag_def defs[] = {
-        {"logging_level", FLAG_STRING, &logging_level, "INFO",
+        /* Its log shares the sandbox's stderr with the task's own output,
+         * so by default only problems are written there. */
+        {"logging_level", FLAG_STRING, &logging_level, "WARNING",
          "Least severe level logged: DEBUG, INFO, WARNING or ERROR"},
         {"content_type", FLAG_STRING, &content_type, "protobuf",
          "Encoding of the executor API calls and events: protobuf or json"},
