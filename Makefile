@@ -102,9 +102,12 @@ $(BIN)/tepui-master: $(call objs,$(MASTER_SRC)) $(LIBTEPUI)
 $(BIN)/tepui-agent: $(call objs,$(AGENT_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# An executor starts for every command task: its libraries are linked in
+# statically so that it spends no time in the dynamic linker.
+EXECUTOR_LIBS := -Wl,-Bstatic -levent -lprotobuf-c -ljansson -Wl,-Bdynamic -lm -lpthread
 $(BIN)/tepui-executor: $(call objs,$(EXECUTOR_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EXECUTOR_LIBS)
 $(BIN)/tepui: $(call objs,$(CLI_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -154,6 +157,14 @@ integration: all $(INTEG_BIN)
 check: all tests
 	@scripts/run-tests.sh all $(BUILD)
 
+# ---- benchmarks (not part of the suite; see bench/launch.sh) ----------------
+BENCH_SRC := $(filter-out bench/resources_bench.c,$(wildcard bench/*.c))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench: all $(BENCH_BIN)
+
 # ---- fuzz targets (clang + libFuzzer) --------------------------------------
 # Run one with e.g. build-fuzz/fuzz/fuzz_json -max_total_time=60 (FUZZ_BUILD=dir
 # builds elsewhere). Fuzzers link only the decoders (common + wire + schemas).
@@ -170,7 +181,7 @@ $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all tests unit integration check fuzz clean
+.PHONY: all tests unit integration check fuzz clean bench
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

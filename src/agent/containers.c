@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,37 @@ static int chown_tree(const char *dir, uid_t uid, gid_t gid)
     return 0;
 }
 
+/* posix_spawn as a session leader in dir, with the sandbox's stdout and
+ * stderr files, stdin from /dev/null, default signal handling. */
+static int spawn_plain(const char *exe, char **argv, char **envp, const char *dir, pid_t *pid,
+                       struct error *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    char out[PATH_MAX], errp[PATH_MAX];
+    snprintf(out, sizeof(out), "%s/stdout", dir);
+    snprintf(errp, sizeof(errp), "%s/stderr", dir);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, errp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawn(pid, exe, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        return error_set(err, -rc, "cannot execute %s: %s", exe, strerror(rc));
+    return 0;
+}
+
 int containers_launch(struct agent *a, struct agent_executor *e, struct error *err)
 {
     int rc = 0;
@@ -308,7 +340,14 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
     if (switch_user && getgrouplist(user, gid, groups, &n_groups) < 0)
         n_groups = 0;
 
-    pid_t pid = fork();
+    pid_t pid;
+    if (!switch_user) {
+        /* The common case, without fork's copy of the agent's memory. */
+        if ((rc = spawn_plain(exe, argv, env.v, e->directory, &pid, err)) != 0)
+            goto out;
+        goto spawned;
+    }
+    pid = fork();
     if (pid < 0) {
         rc = error_set(err, -errno, "fork: %s", strerror(errno));
         goto out;
@@ -335,6 +374,7 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
         dprintf(STDERR_FILENO, "tepui-agent: cannot execute %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
+spawned:
     e->pid = pid;
     HASH_ADD(hh_pid, a->executors_by_pid, pid, sizeof(pid_t), e);
     log_info("launched executor %s of framework %s as pid %d in %s", e->id, e->framework->id,
