@@ -44,8 +44,9 @@ static Tepui__Attribute *attribute_new(const char *name, const char *value, stru
         for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
             unsigned long long b, e;
             if (sscanf(p, " %llu - %llu", &b, &e) != 2 || b > e) {
+                /* p points into copy: report before freeing it. */
+                error_set(err, -EINVAL, "--attributes: attribute '%s': bad range '%s'", name, p);
                 free(copy);
-                error_set(err, -EINVAL, "attribute '%s': bad range '%s'", name, p);
                 pb_free(at);
                 return NULL;
             }

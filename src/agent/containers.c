@@ -31,12 +31,15 @@ extern char **environ;
 
 /* ---- process trees ---- */
 
-/* Every descendant of root found in /proc (by parent pid), root included. */
+/* Every process of root's tree found in /proc: its descendants (by parent
+ * pid) and every process of the session root leads (orphans reparented to
+ * init keep their session), root included. */
 static size_t descendants(pid_t root, pid_t **out)
 {
     size_t cap = 64, n = 0;
     pid_t *pids = xmalloc(cap * sizeof(pid_t));
     pid_t *parents = xmalloc(cap * sizeof(pid_t));
+    pid_t *sessions = xmalloc(cap * sizeof(pid_t));
     DIR *d = opendir("/proc");
     size_t all = 0;
     if (d != NULL) {
@@ -58,29 +61,41 @@ static size_t descendants(pid_t root, pid_t **out)
             buf[r] = '\0';
             /* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
             char *rp = strrchr(buf, ')');
-            long ppid = 0;
+            long ppid = 0, pgrp = 0, session = 0;
             char state;
-            if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+            if (rp == NULL || sscanf(rp + 1, " %c %ld %ld %ld", &state, &ppid, &pgrp, &session) != 4)
                 continue;
             if (all == cap) {
                 cap *= 2;
                 pids = xrealloc(pids, cap * sizeof(pid_t));
                 parents = xrealloc(parents, cap * sizeof(pid_t));
+                sessions = xrealloc(sessions, cap * sizeof(pid_t));
             }
             pids[all] = (pid_t)pid;
             parents[all] = (pid_t)ppid;
+            sessions[all] = (pid_t)session;
             all++;
         }
         closedir(d);
     }
     pid_t *result = xmalloc((all + 1) * sizeof(pid_t));
+    char *taken = xcalloc(all + 1, 1);
     result[n++] = root;
+    for (size_t k = 0; k < all; k++)
+        if (sessions[k] == root && pids[k] != root) {
+            result[n++] = pids[k];
+            taken[k] = 1;
+        }
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < all; k++)
-            if (parents[k] == result[i] && pids[k] != root)
+            if (!taken[k] && parents[k] == result[i] && pids[k] != root) {
                 result[n++] = pids[k];
+                taken[k] = 1;
+            }
+    free(taken);
     free(pids);
     free(parents);
+    free(sessions);
     *out = result;
     return n;
 }
@@ -97,6 +112,70 @@ static void kill_tree(pid_t root, int sig)
         kill(pids[i], sig);
     }
     free(pids);
+}
+
+/* Whether a process's environment holds the entry needle. */
+static int environ_has(pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* Environments past 1 MiB are not containers' (ARG_MAX is 2 MiB, and
+     * the id comes early: the agent sets it). */
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = xmalloc(cap + 1);
+    ssize_t r;
+    while ((r = read(fd, buf + n, cap - n)) > 0) {
+        n += (size_t)r;
+        if (n == cap && cap < 1024 * 1024) {
+            cap *= 2;
+            buf = xrealloc(buf, cap + 1);
+        } else if (n == cap) {
+            break;
+        }
+    }
+    close(fd);
+    buf[n] = '\0';
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i += strlen(buf + i) + 1)
+        found = strcmp(buf + i, needle) == 0;
+    free(buf);
+    return found;
+}
+
+/* Kills what is left of a container whose executor is gone. Its process
+ * tree went with it (the rest was reparented), but everything started in
+ * the container inherits MESOS_CONTAINER_ID, which marks it as a cgroup
+ * would. Passes repeat while they find something (a process may fork
+ * while one runs). */
+static void kill_leftovers(const struct agent_executor *e)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "MESOS_CONTAINER_ID=%s", e->container_id);
+    for (int pass = 0; pass < 5; pass++) {
+        int found = 0;
+        DIR *d = opendir("/proc");
+        if (d == NULL)
+            return;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end = NULL;
+            long pid = strtol(de->d_name, &end, 10);
+            if (end == de->d_name || *end != '\0' || pid <= 1 || pid == (long)getpid())
+                continue;
+            if (environ_has((pid_t)pid, needle)) {
+                log_info("killing process %ld left behind by executor %s of framework %s", pid,
+                         e->id, e->framework->id);
+                kill((pid_t)pid, SIGKILL);
+                found = 1;
+            }
+        }
+        closedir(d);
+        if (!found)
+            return;
+    }
 }
 
 /* ---- launching ---- */
@@ -453,7 +532,14 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
             continue;
         HASH_DELETE(hh_pid, a->executors_by_pid, e);
         e->pid = 0;
-        /* Whatever it left behind in its session goes with it. */
+        /* An executor that ends cleanly has ended its tasks' process groups
+         * itself. Otherwise whatever it left goes now: its session (orphans
+         * keep it), then anything still marked with its container id. Both
+         * scan /proc, too costly to do for every launch. */
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            kill_tree(pid, SIGKILL);
+            kill_leftovers(e);
+        }
         if (e->state != EXECUTOR_TERMINATED)
             tasks_executor_terminated(a, e, status);
     }

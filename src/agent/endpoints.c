@@ -173,8 +173,20 @@ static void state_handler(struct http_request *req, void *arg)
             json_object_set_new(attrs, at->name, json_real(at->scalar->value));
         else if (at->text)
             json_object_set_new(attrs, at->name, json_string(at->text->value));
-        else
-            json_object_set_new(attrs, at->name, wire_json_from_message(&at->base));
+        else if (at->ranges || at->set) {
+            /* As the master's /state (Mesos's model): "[1-5, 7-9]", "{a, b}". */
+            struct buf b = BUF_INIT;
+            buf_append_char(&b, at->ranges ? '[' : '{');
+            for (size_t k = 0; at->ranges && k < at->ranges->n_range; k++)
+                buf_printf(&b, "%s%llu-%llu", k ? ", " : "",
+                           (unsigned long long)at->ranges->range[k]->begin,
+                           (unsigned long long)at->ranges->range[k]->end);
+            for (size_t k = 0; at->set && k < at->set->n_item; k++)
+                buf_printf(&b, "%s%s", k ? ", " : "", at->set->item[k]);
+            buf_append_char(&b, at->ranges ? ']' : '}');
+            json_object_set_new(attrs, at->name, json_string(buf_cstr(&b)));
+            buf_free(&b);
+        }
     }
     json_object_set_new(o, "attributes", attrs);
     if (a->master_info != NULL)
@@ -280,6 +292,17 @@ static void metrics_handler(struct http_request *req, void *arg)
 
 /* ---- files ---- */
 
+/* Query decoding cuts a value at an encoded NUL ("%00"), so such a path
+ * would name some other file than the one asked for: it is refused. Answers
+ * 400 and returns 1 when the request has one. */
+static int refuse_nul_path(struct http_request *req)
+{
+    if (req->query == NULL || strstr(req->query, "%00") == NULL)
+        return 0;
+    http_respond_error(req, 400, "Failed to parse 'path': it contains a NUL byte");
+    return 1;
+}
+
 /* Resolves a requested path; returns a malloc'd real path inside the work
  * dir, or NULL (with *code set to 400 or 404). */
 static char *resolve_path(struct agent *a, const char *path, int *code)
@@ -330,7 +353,7 @@ static json_t *file_info_json(const char *path, const struct stat *st)
 static void browse_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!only_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     const char *p = http_request_query_param(req, "path");
@@ -401,7 +424,7 @@ static json_t *utf8_string(const char *s, size_t n)
 static void read_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!only_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     const char *p = http_request_query_param(req, "path");
@@ -467,7 +490,7 @@ static void read_handler(struct http_request *req, void *arg)
 static void download_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!only_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     char *real = resolve_path(a, http_request_query_param(req, "path"), &code);

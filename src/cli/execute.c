@@ -455,6 +455,10 @@ int cli_execute(int argc, char **argv)
             if (v == NULL) {
                 fprintf(stderr, "tepui execute: unknown capability '%s'\n", c);
                 free(copy);
+                for (int i = 0; i < ex.instances; i++)
+                    free(ex.tasks[i].id);
+                free(ex.tasks);
+                resources_free(&ex.resources);
                 flags_free(&fs);
                 return 2;
             }
@@ -521,6 +525,8 @@ int cli_execute(int argc, char **argv)
         event_base_loopexit(ex.base, &tv);
         event_base_dispatch(ex.base);
         tepui_scheduler_free(ex.sched);
+        /* Its connections are released on the loop's next turn. */
+        event_base_loop(ex.base, EVLOOP_NONBLOCK);
     }
     for (int i = 0; i < ex.instances; i++) {
         if (ex.tasks[i].kill_timer)

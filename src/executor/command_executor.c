@@ -164,10 +164,12 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *plan,
      * parent blocked them around fork, until the task's own are in place). */
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
-    /* A session and process group of its own, so that a kill reaches
-     * everything the command starts. */
-    if (setsid() < 0)
-        child_fail(fd, "Failed to create a session for the task: %s", strerror(errno));
+    /* A process group of its own, so that a kill reaches everything the
+     * command starts; it stays in the executor's session, by which the agent
+     * finds (and destroys) whatever the task leaves behind, even processes
+     * whose parents are gone. */
+    if (setpgid(0, 0) < 0)
+        child_fail(fd, "Failed to create a process group for the task: %s", strerror(errno));
     if (plan->dir != NULL && chdir(plan->dir) != 0)
         child_fail(fd, "Failed to change directory to '%s': %s", plan->dir, strerror(errno));
     if (plan->switch_user) {
@@ -293,7 +295,7 @@ out:
 
 static void signal_task(struct command_executor *ce, int sig)
 {
-    /* The group may not exist yet when the child has not reached setsid. */
+    /* The group may not exist yet when the child has not reached setpgid. */
     if (killpg(ce->pid, sig) != 0)
         kill(ce->pid, sig);
 }

@@ -96,11 +96,14 @@ static int task_resources(struct launch_ctx *c, Tepui__Resource *const *v, size_
             continue;
         int offered = 0;
         for (size_t k = 0; k < c->n_roles; k++)
-            offered |= strcmp(c->roles[k], r) == 0;
+            if (strcmp(c->roles[k], r) == 0) {
+                offered = 1;
+                /* The offers' copy: out's entries are freed below. */
+                *role = c->roles[k];
+            }
         if (!offered)
             return error_set(err, -EINVAL, "Resources are allocated to role '%s', which none of "
                                            "the offers is", r);
-        *role = r;
     }
     for (size_t i = 0; i < out->n; i++)
         if (out->v[i].allocation_role == NULL) {

@@ -243,10 +243,14 @@ static void adopt_reported_state(struct master *m, struct agent *a,
             resources_free(&res);
             continue;
         }
-        const char *role = f->n_roles > 0 ? f->roles[0] : "*";
+        /* A copy: resources_set_allocation_role frees the strings that an
+         * allocation role found in res would point into. */
+        char *role = xstrdup(f->n_roles > 0 ? f->roles[0] : "*");
         for (size_t k = 0; k < res.n; k++)
-            if (res.v[k].allocation_role != NULL)
-                role = res.v[k].allocation_role;
+            if (res.v[k].allocation_role != NULL) {
+                free(role);
+                role = xstrdup(res.v[k].allocation_role);
+            }
         resources_set_allocation_role(&res, role);
         Tepui__TaskInfo ti = TEPUI__TASK_INFO__INIT;
         ti.name = rt->name;
@@ -257,7 +261,11 @@ static void adopt_reported_state(struct master *m, struct agent *a,
         ti.discovery = rt->discovery;
         ti.health_check = rt->health_check;
         ti.kill_policy = rt->kill_policy;
+        /* As Mesos: a task that comes back with its agent leaves the
+         * completed (or unreachable) history. */
+        task_forget_completed(f, rt->task_id->value);
         struct task *nt = task_create(f, a, &ti, &res, role, rt->executor_id);
+        free(role);
         nt->info->state = rt->state;
         for (size_t k = 0; k < rt->n_statuses; k++) {
             nt->info->statuses = xrealloc(nt->info->statuses,
@@ -283,6 +291,11 @@ static void adopt_reported_state(struct master *m, struct agent *a,
             resources_subtract(&a->used, &res);
         }
         resources_free(&res);
+        /* The scheduler, told LOST or UNREACHABLE when the agent went away,
+         * learns the task's state again (best effort, no uuid). */
+        task_send_master_update(f, nt->id, a->id, nt->info->state,
+                                TEPUI__TASK_STATUS__REASON__REASON_AGENT_REREGISTERED,
+                                "Agent re-registered");
     }
 }
 

@@ -227,6 +227,9 @@ void task_terminate(struct task *t, task_state_t state, Tepui__TaskStatus__Reaso
                     const char *message, int notify);
 /* Drops a task whose terminal update was acknowledged (or that must go). */
 void task_remove(struct task *t);
+/* Drops a task from the framework's completed (and unreachable) history,
+ * when a re-registering agent brings it back. */
+void task_forget_completed(struct framework *f, const char *task_id);
 void task_acknowledged(struct task *t, const uint8_t *uuid, size_t len);
 void task_reconcile(struct framework *f, Tepui__Scheduler__Call__Reconcile *r);
 Tepui__TaskStatus *task_latest_status(const struct task *t);

@@ -62,8 +62,9 @@ static json_t *attributes_json(Tepui__Attribute **v, size_t n)
         } else if (a->set != NULL) {
             struct buf b = BUF_INIT;
             buf_append_char(&b, '{');
+            /* Mesos stringifies a set as "{a, b}". */
             for (size_t k = 0; k < a->set->n_item; k++)
-                buf_printf(&b, "%s%s", k ? "," : "", a->set->item[k]);
+                buf_printf(&b, "%s%s", k ? ", " : "", a->set->item[k]);
             buf_append_char(&b, '}');
             val = json_string(buf_cstr(&b));
             buf_free(&b);
@@ -90,9 +91,10 @@ static json_t *task_json(const Tepui__Task *t, const char *role)
     json_object_set_new(o, "resources", resources_to_state_json(&r));
     if (role == NULL && r.n > 0)
         role = r.v[0].allocation_role;
-    resources_free(&r);
     if (role != NULL)
         json_object_set_new(o, "role", json_string(role));
+    /* role may point into r. */
+    resources_free(&r);
     json_t *statuses = json_array();
     for (size_t i = 0; i < t->n_statuses; i++) {
         const Tepui__TaskStatus *s = t->statuses[i];
@@ -186,10 +188,17 @@ static json_t *framework_json(const struct framework *f, int completed)
         }
     }
     json_object_set_new(o, "tasks", tasks);
-    json_object_set_new(o, "unreachable_tasks", json_array());
+    /* Tasks of a removed agent that went UNREACHABLE (partition-aware
+     * frameworks) are kept with the completed ones but, as in Mesos, listed
+     * apart: they may come back. */
+    json_t *unreachable = json_array();
     json_t *done = json_array();
-    for (size_t i = 0; i < f->completed.n; i++)
-        json_array_append_new(done, task_json(f->completed.v[i], NULL));
+    for (size_t i = 0; i < f->completed.n; i++) {
+        const Tepui__Task *ct = f->completed.v[i];
+        json_array_append_new(ct->state == TEPUI__TASK_STATE__TASK_UNREACHABLE ? unreachable : done,
+                              task_json(ct, NULL));
+    }
+    json_object_set_new(o, "unreachable_tasks", unreachable);
     json_object_set_new(o, "completed_tasks", done);
     json_t *offers = json_array();
     const struct offer *of;
@@ -398,6 +407,10 @@ static void metrics_handler(struct http_request *req, void *arg)
             if ((unsigned)t->info->state < 16)
                 by_state[t->info->state]++;
         }
+        /* Unreachable tasks live among the completed ones. */
+        for (size_t i = 0; i < f->completed.n; i++)
+            if (f->completed.v[i]->state == TEPUI__TASK_STATE__TASK_UNREACHABLE)
+                by_state[TEPUI__TASK_STATE__TASK_UNREACHABLE]++;
     }
     json_object_set_new(o, "master/frameworks_active", json_real((double)fw_active));
     json_object_set_new(o, "master/frameworks_inactive", json_real((double)(n_fw - fw_active)));

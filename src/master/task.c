@@ -268,6 +268,31 @@ void task_remove(struct task *t)
     free(t);
 }
 
+void task_forget_completed(struct framework *f, const char *task_id)
+{
+    struct completed_tasks *c = &f->completed;
+    size_t found = c->n;
+    for (size_t i = 0; i < c->n && found == c->n; i++)
+        if (strcmp(c->v[i]->task_id->value, task_id) == 0)
+            found = i;
+    if (found == c->n)
+        return;
+    /* Keep the rest oldest first, from index 0 (a full ring starts at next). */
+    Tepui__Task *gone = c->v[found];
+    Tepui__Task **v = xcalloc(c->cap, sizeof(*v));
+    size_t start = c->n == c->cap ? c->next : 0, k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        Tepui__Task *pt = c->v[(start + i) % c->cap];
+        if (pt != gone)
+            v[k++] = pt;
+    }
+    pb_free(gone);
+    free(c->v);
+    c->v = v;
+    c->n = k;
+    c->next = 0;
+}
+
 void task_acknowledged(struct task *t, const uint8_t *uuid, size_t len)
 {
     Tepui__Task *pt = t->info;
@@ -285,7 +310,9 @@ static void reconcile_known(struct framework *f, struct task *t)
     const Tepui__TaskStatus *last = task_latest_status(t);
     Tepui__TaskStatus st = TEPUI__TASK_STATUS__INIT;
     st.task_id = t->info->task_id;
-    st.state = t->info->state;
+    /* Mesos answers with the state of the update in flight to the
+     * scheduler, not a newer one it has not been sent yet. */
+    st.state = t->info->has_status_update_state ? t->info->status_update_state : t->info->state;
     st.has_source = 1;
     st.source = TEPUI__TASK_STATUS__SOURCE__SOURCE_MASTER;
     st.has_reason = 1;

@@ -144,6 +144,20 @@ void h_start_master(struct h_cluster *c, const char *const *flags)
     assert_true(p->port > 0);
 }
 
+void h_start_master_on_port(struct h_cluster *c, int port, const char *const *flags)
+{
+    /* A later --port overrides h_start_master's --port=0. */
+    char port_flag[32];
+    snprintf(port_flag, sizeof(port_flag), "--port=%d", port);
+    const char *argv[48] = {port_flag};
+    size_t n = 1;
+    for (const char *const *f = flags; f != NULL && *f != NULL && n < 47; f++)
+        argv[n++] = *f;
+    argv[n] = NULL;
+    h_start_master(c, argv);
+    assert_int_equal(c->master.port, port);
+}
+
 static int agents_registered(struct h_cluster *c)
 {
     json_t *st = h_get_json(c->master.port, "/state");
@@ -291,6 +305,73 @@ int h_log_count(const struct h_proc *p, const char *needle)
         count += strstr(line, needle) != NULL;
     fclose(f);
     return count;
+}
+
+int h_run_capture(const char *const *argv, char *out, size_t n, double timeout)
+{
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        setpgid(0, 0);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    if (n_started < sizeof(started) / sizeof(started[0]))
+        started[n_started++] = pid;
+    size_t len = 0;
+    double deadline = clock_mono() + timeout;
+    int timed_out = 0;
+    for (;;) {
+        double left = deadline - clock_mono();
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        char buf[4096];
+        ssize_t r = read(fds[0], buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t keep = n > 0 && len < n - 1 ? n - 1 - len : 0;
+        if ((size_t)r < keep)
+            keep = (size_t)r;
+        memcpy(out + len, buf, keep);
+        len += keep;
+    }
+    close(fds[0]);
+    if (n > 0)
+        out[len] = '\0';
+    /* EOF: the program has exited or closed its output; wait for it. */
+    int status = 0;
+    while (!timed_out && waitpid(pid, &status, WNOHANG) == 0) {
+        if (clock_mono() > deadline) {
+            timed_out = 1;
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    struct h_proc p = {.pid = pid};
+    if (timed_out) {
+        h_stop(&p, SIGKILL);
+        return -1;
+    }
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] == pid)
+            started[i] = 0;
+    return status;
 }
 
 /* ---- blocking HTTP ---- */
@@ -711,21 +792,8 @@ Tepui__TaskStatus *h_sched_wait_state(struct h_sched *s, const char *task_id, in
         if (ev == NULL)
             return NULL;
         Tepui__TaskStatus *st = ev->update->status;
-        if (st->has_uuid) {
-            char *uuid = NULL;
-            struct buf b64 = BUF_INIT;
-            /* The uuid goes back as base64 in JSON; encode via the codec. */
-            Tepui__Scheduler__Call__Acknowledge ack = TEPUI__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
-            ack.agent_id = st->agent_id;
-            ack.task_id = st->task_id;
-            ack.uuid = st->uuid;
-            wire_json_encode(&ack.base, &b64);
-            uuid = xasprintf("{\"type\":\"ACKNOWLEDGE\",\"acknowledge\":%s}", buf_cstr(&b64));
-            buf_free(&b64);
-            int rc = h_sched_call(s, uuid, NULL);
-            free(uuid);
-            assert_int_equal(rc, 202);
-        }
+        if (st->has_uuid)
+            assert_int_equal(h_sched_ack(s, st), 202);
         if (strcmp(st->task_id->value, task_id) == 0 && (int)st->state == state) {
             Tepui__TaskStatus *copy = PB_COPY(Tepui__TaskStatus, st);
             pb_free(ev);
@@ -733,6 +801,23 @@ Tepui__TaskStatus *h_sched_wait_state(struct h_sched *s, const char *task_id, in
         }
         pb_free(ev);
     }
+}
+
+int h_sched_ack(struct h_sched *s, const Tepui__TaskStatus *st)
+{
+    if (!st->has_uuid)
+        return 0;
+    Tepui__Scheduler__Call__Acknowledge ack = TEPUI__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+    ack.agent_id = st->agent_id;
+    ack.task_id = st->task_id;
+    ack.uuid = st->uuid;
+    struct buf json = BUF_INIT;
+    wire_json_encode(&ack.base, &json);
+    char *call = xasprintf("{\"type\":\"ACKNOWLEDGE\",\"acknowledge\":%s}", buf_cstr(&json));
+    buf_free(&json);
+    int rc = h_sched_call(s, call, NULL);
+    free(call);
+    return rc;
 }
 
 void h_sched_close(struct h_sched *s)
@@ -758,6 +843,93 @@ const char *h_framework_json(const char *name, const char *extra_fields)
     snprintf(b, 1024, "{\"user\":\"%s\",\"name\":\"%s\"%s%s}", pw ? pw->pw_name : "root", name,
              extra_fields ? "," : "", extra_fields ? extra_fields : "");
     return b;
+}
+
+/* ---- the agent's sandboxes ---- */
+
+static const char *executor_directory(json_t *executors, const char *executor_id)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(executors, i, e) {
+        const char *id = json_string_value(json_object_get(e, "id"));
+        if (id != NULL && strcmp(id, executor_id) == 0)
+            return json_string_value(json_object_get(e, "directory"));
+    }
+    return NULL;
+}
+
+char *h_agent_sandbox(const struct h_cluster *c, int agent, const char *framework_id,
+                      const char *executor_id)
+{
+    json_t *st = h_get_json(c->agents[agent].port, "/state");
+    static const char *lists[] = {"frameworks", "completed_frameworks"};
+    const char *dir = NULL;
+    for (size_t l = 0; l < 2 && dir == NULL; l++) {
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(st, lists[l]), i, f) {
+            const char *id = json_string_value(json_object_get(f, "id"));
+            if (id == NULL || strcmp(id, framework_id) != 0)
+                continue;
+            dir = executor_directory(json_object_get(f, "executors"), executor_id);
+            if (dir == NULL)
+                dir = executor_directory(json_object_get(f, "completed_executors"), executor_id);
+            if (dir != NULL)
+                break;
+        }
+    }
+    char *out = dir != NULL && dir[0] != '\0' ? xstrdup(dir) : NULL;
+    json_decref(st);
+    return out;
+}
+
+/* Percent-encodes a query value (RFC 3986 unreserved characters and '/'
+ * stay as they are). */
+static char *query_encode(const char *v)
+{
+    struct buf b = BUF_INIT;
+    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p) != NULL)
+            buf_append(&b, (const char *)p, 1);
+        else
+            buf_printf(&b, "%%%02X", *p);
+    }
+    char *out = xstrdup(buf_cstr(&b));
+    buf_free(&b);
+    return out;
+}
+
+char *h_agent_read_file(int port, const char *path)
+{
+    char *enc = query_encode(path);
+    char *url = xasprintf("/files/read?path=%s&offset=0&length=65536", enc);
+    free(enc);
+    struct h_response r;
+    int rc = h_http(port, "GET", url, NULL, NULL, 0, &r);
+    free(url);
+    if (rc != 0)
+        return NULL;
+    char *out = NULL;
+    if (r.status == 200) {
+        json_t *j = json_loadb(r.body, r.len, 0, NULL);
+        const char *data = json_string_value(json_object_get(j, "data"));
+        if (data != NULL)
+            out = xstrdup(data);
+        json_decref(j);
+    }
+    h_response_free(&r);
+    return out;
+}
+
+double h_metric(int port, const char *name)
+{
+    json_t *m = h_get_json(port, "/metrics/snapshot");
+    json_t *v = json_object_get(m, name);
+    double out = json_is_number(v) ? json_number_value(v) : -1;
+    json_decref(m);
+    return out;
 }
 
 int h_wait_until(int (*fn)(void *arg), void *arg, double timeout)

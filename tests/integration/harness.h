@@ -35,6 +35,9 @@ const char *h_bin(const char *name);
 void h_cluster_init(struct h_cluster *c);
 /* Starts a master with extra flags (NULL-terminated); asserts it serves. */
 void h_start_master(struct h_cluster *c, const char *const *flags);
+/* The same on a given port, e.g. to restart a stopped master where its
+ * agents and schedulers look for it (same work dir and log). */
+void h_start_master_on_port(struct h_cluster *c, int port, const char *const *flags);
 /* Starts an agent with resources (NULL: "cpus:4;mem:4096;disk:4096;ports:[31000-31099]");
  * returns its index; waits until the master lists it. */
 int h_start_agent(struct h_cluster *c, const char *resources, const char *const *flags);
@@ -49,6 +52,11 @@ void h_cluster_destroy(struct h_cluster *c);
 void h_dump_logs(const struct h_cluster *c);
 /* Counts lines of a process log containing needle. */
 int h_log_count(const struct h_proc *p, const char *needle);
+
+/* Runs a program to completion (argv[0] a path, NULL-terminated), its stdout
+ * and stderr captured into out (NUL-terminated, truncated to n). Returns its
+ * wait status, or -1 when it ran past timeout seconds (it is then killed). */
+int h_run_capture(const char *const *argv, char *out, size_t n, double timeout);
 
 /* ---- blocking HTTP ---- */
 struct h_response {
@@ -101,10 +109,26 @@ int h_sched_launch(struct h_sched *s, const Tepui__Offer *offer, const char *tas
  * update with a uuid on the way; NULL on timeout. */
 Tepui__TaskStatus *h_sched_wait_state(struct h_sched *s, const char *task_id, int state,
                                       double timeout);
+/* Acknowledges an update that carries a uuid; returns the HTTP status
+ * (202), or 0 for an update without uuid (which must not be acknowledged). */
+int h_sched_ack(struct h_sched *s, const Tepui__TaskStatus *status);
 void h_sched_close(struct h_sched *s);
 
 /* A default framework: {"user": <current user>, "name": name}. */
 const char *h_framework_json(const char *name, const char *extra_fields);
+
+/* ---- the agent's sandboxes ---- */
+
+/* The sandbox directory (malloc'd) of an executor as the agent's /state
+ * shows it, running or completed; NULL when the agent does not know it. */
+char *h_agent_sandbox(const struct h_cluster *c, int agent, const char *framework_id,
+                      const char *executor_id);
+/* Reads a file through the agent's /files/read (at most 64 KiB from the
+ * start); the data (malloc'd), or NULL unless the agent answered 200. */
+char *h_agent_read_file(int port, const char *path);
+
+/* A value of GET /metrics/snapshot; -1 when it is absent. */
+double h_metric(int port, const char *name);
 
 /* Polls fn(arg) every 20 ms until it returns non-zero or timeout passes. */
 int h_wait_until(int (*fn)(void *arg), void *arg, double timeout);
