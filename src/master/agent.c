@@ -171,6 +171,16 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg)
     agent_send_event(a, &ev);
 }
 
+/* Adds a framework id to a list once. */
+static void add_unique(char ***list, size_t *n, const char *id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i], id) == 0)
+            return;
+    *list = xrealloc(*list, (*n + 1) * sizeof(char *));
+    (*list)[(*n)++] = xstrdup(id);
+}
+
 static void agent_stream_closed(struct http_stream *st, void *arg)
 {
     struct agent *a = arg;
@@ -185,6 +195,34 @@ static void agent_stream_closed(struct http_stream *st, void *arg)
     struct offer *o;
     while ((o = TAILQ_FIRST(&a->offers)) != NULL)
         offer_rescind(o, 1);
+    /* As Mesos: tasks of frameworks that do not checkpoint cannot survive
+     * their agent's restart, so they are lost as soon as the connection
+     * breaks; the others wait for the agent (or for the ping timeout). */
+    char msg[320];
+    snprintf(msg, sizeof(msg), "Agent %s disconnected", a->info->hostname);
+    struct task *t, *next;
+    for (t = TAILQ_FIRST(&a->tasks); t != NULL; t = next) {
+        next = TAILQ_NEXT(t, agent_link);
+        const Tepui__FrameworkInfo *fi = t->framework->info;
+        if (fi->has_checkpoint && fi->checkpoint)
+            continue;
+        task_terminate(t, TEPUI__TASK_STATE__TASK_LOST,
+                       TEPUI__TASK_STATUS__REASON__REASON_AGENT_DISCONNECTED, msg, 1);
+        task_remove(t);
+    }
+    char **gone = NULL;
+    size_t n_gone = 0;
+    for (size_t i = 0; i < a->n_executors; i++) {
+        const char *fid = a->executors[i]->framework_id->value;
+        struct framework *f = master_find_framework(a->master, fid);
+        if (f == NULL || !(f->info->has_checkpoint && f->info->checkpoint))
+            add_unique(&gone, &n_gone, fid);
+    }
+    for (size_t i = 0; i < n_gone; i++) {
+        agent_forget_framework_executors(a, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
 }
 
 /* ---- subscription ---- */
@@ -202,8 +240,14 @@ static int validate_agent_info(const Tepui__AgentInfo *info, struct resources *t
 
 /* Adopts the tasks, executors and frameworks a re-registering agent reports
  * that the master does not know (after a master restart). */
+/* known: the master already had this agent (it reconnects), as opposed to
+ * an agent that re-registers with a master that has forgotten it. Tasks of
+ * non-checkpointing frameworks that the master dropped when the agent
+ * disconnected are not taken back: their frameworks go into *shutdown, to
+ * be shut down on the agent. */
 static void adopt_reported_state(struct master *m, struct agent *a,
-                                 const Tepui__Internal__AgentCall__Subscribe *s)
+                                 const Tepui__Internal__AgentCall__Subscribe *s, int known,
+                                 char ***shutdown, size_t *n_shutdown)
 {
     for (size_t i = 0; i < s->n_frameworks; i++) {
         const Tepui__FrameworkInfo *fi = s->frameworks[i];
@@ -238,6 +282,10 @@ static void adopt_reported_state(struct master *m, struct agent *a,
         struct framework *f = master_find_framework(m, rt->framework_id->value);
         if (f == NULL || task_find(f, rt->task_id->value) != NULL)
             continue;
+        if (known && !(f->info->has_checkpoint && f->info->checkpoint)) {
+            add_unique(shutdown, n_shutdown, f->id);
+            continue;
+        }
         struct resources res = RESOURCES_INIT;
         if (resources_from_proto(rt->resources, rt->n_resources, &res, NULL) != 0) {
             resources_free(&res);
@@ -317,6 +365,9 @@ static void handle_subscribe(struct master *m, struct http_request *req,
 
     const char *wanted_id = s->agent_info->id ? s->agent_info->id->value : NULL;
     struct agent *a = wanted_id ? master_find_agent(m, wanted_id) : NULL;
+    int known = a != NULL;
+    char **shutdown = NULL;
+    size_t n_shutdown = 0;
     int reregister = wanted_id != NULL;
     if (a != NULL && a->stream != NULL) {
         /* A new connection of the same agent replaces the old one. */
@@ -386,7 +437,7 @@ static void handle_subscribe(struct master *m, struct http_request *req,
         *colon = '\0';
     free(a->pid);
     a->pid = xasprintf("slave(1)@%s:%u", host, a->info->has_port ? a->info->port : 5051);
-    adopt_reported_state(m, a, s);
+    adopt_reported_state(m, a, s, known, &shutdown, &n_shutdown);
 
     struct uuid u;
     uuid_random(&u);
@@ -415,6 +466,23 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__SUBSCRIBED;
     ev.subscribed = &sub;
     agent_send_event(a, &ev);
+
+    for (size_t i = 0; i < n_shutdown; i++) {
+        log_info("telling agent %s to shut down framework %s, whose tasks it lost when it "
+                 "disconnected", a->id, shutdown[i]);
+        Tepui__Internal__AgentEvent sev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+        Tepui__Internal__AgentEvent__ShutdownFramework sf =
+            TEPUI__INTERNAL__AGENT_EVENT__SHUTDOWN_FRAMEWORK__INIT;
+        Tepui__FrameworkID fid = TEPUI__FRAMEWORK_ID__INIT;
+        fid.value = shutdown[i];
+        sf.framework_id = &fid;
+        sev.has_type = 1;
+        sev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_FRAMEWORK;
+        sev.shutdown_framework = &sf;
+        agent_send_event(a, &sev);
+        free(shutdown[i]);
+    }
+    free(shutdown);
 
     if (a->ping_timer == NULL)
         a->ping_timer = event_new(m->base, -1, EV_PERSIST, ping_cb, a);

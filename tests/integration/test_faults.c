@@ -490,6 +490,40 @@ struct framework_arg {
     int want_connected;
 };
 
+static void non_checkpointing_tasks_are_lost_when_their_agent_disconnects(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched s;
+    assert_int_equal(h_sched_subscribe(&s, f->c.master.port, WIRE_JSON,
+                                       h_framework_json("no-checkpoint", NULL)), 200);
+    Tepui__Scheduler__Event *ev = h_sched_next(&s, EV(OFFERS), 10);
+    assert_non_null(ev);
+    launch_sleeper(f, &s, ev->offers->offers[0], "nc1");
+    pb_free(ev);
+    Tepui__TaskStatus *st = h_sched_wait_state(&s, "nc1", RUNNING, 20);
+    assert_non_null(st);
+    pb_free(st);
+    struct task_pids pids = read_pids(f, "nc1");
+    f->strays[f->n_strays++] = pids.executor;
+    f->strays[f->n_strays++] = pids.task;
+
+    /* The ping timeout is 75 s: the loss comes from the broken connection. */
+    h_stop(&f->c.agents[0], SIGKILL);
+    st = next_update_of(&s, "nc1", 10);
+    assert_non_null(st);
+    assert_int_equal(st->state, TEPUI__TASK_STATE__TASK_LOST);
+    assert_int_equal(st->reason, TEPUI__TASK_STATUS__REASON__REASON_AGENT_DISCONNECTED);
+    assert_false(st->has_uuid);
+    pb_free(st);
+    json_t *state_json = h_get_json(f->c.master.port, "/state");
+    json_t *fw = json_array_get(json_object_get(state_json, "frameworks"), 0);
+    assert_int_equal(json_array_size(json_object_get(fw, "tasks")), 0);
+    /* The agent itself is only deactivated, not removed. */
+    assert_int_equal(json_array_size(json_object_get(state_json, "slaves")), 1);
+    json_decref(state_json);
+    h_sched_close(&s);
+}
+
 static int framework_connected_is(void *arg)
 {
     struct framework_arg *a = arg;
@@ -784,6 +818,8 @@ int main(void)
                                         setup_fast_pings, teardown),
         cmocka_unit_test_setup_teardown(agent_disconnect_rescinds_its_offers_at_once, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(non_checkpointing_tasks_are_lost_when_their_agent_disconnects,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(disconnected_framework_keeps_tasks_until_it_fails_over,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(expired_failover_timeout_removes_the_framework, setup,
