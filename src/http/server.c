@@ -68,6 +68,8 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
         if (opts->idle_timeout_secs)
             evhttp_set_timeout(s->http, opts->idle_timeout_secs);
     }
+    /* Responses say what they are; empty ones (204, 202, /health) nothing. */
+    evhttp_set_default_content_type(s->http, NULL);
     evhttp_set_gencb(s->http, dispatch, s);
     return s;
 }

@@ -429,13 +429,11 @@ static ssize_t read_more(int fd, char **buf, size_t *len, double deadline)
 static int send_request(int fd, int port, const char *method, const char *path,
                         const char *headers, const void *body, size_t len)
 {
-    char head[8192];
-    int n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n%s\r\n",
-                     method, path, port, len, headers ? headers : "");
-    if (n < 0 || (size_t)n >= sizeof(head))
-        return -1;
-    if (write_all(fd, head, (size_t)n) != 0)
+    char *head = xasprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n%s\r\n",
+                           method, path, port, len, headers ? headers : "");
+    int rc = write_all(fd, head, strlen(head));
+    free(head);
+    if (rc != 0)
         return -1;
     if (len > 0 && write_all(fd, body, len) != 0)
         return -1;

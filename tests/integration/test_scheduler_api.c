@@ -278,6 +278,15 @@ static void malformed_requests_get_mesos_status_codes(void **state)
     assert_int_equal(r.status, 413);
     h_response_free(&r);
     free(huge);
+    /* An oversized header block. */
+    char *big_header = malloc(100 * 1024 + 64);
+    strcpy(big_header, "Content-Type: application/json\r\nX-Big: ");
+    size_t at = strlen(big_header);
+    memset(big_header + at, 'a', 100 * 1024);
+    strcpy(big_header + at + 100 * 1024, "\r\n");
+    assert_int_equal(post(port, big_header, sub, &r), 400);
+    h_response_free(&r);
+    free(big_header);
     /* The master is still serving. */
     assert_int_equal(h_http(port, "GET", "/health", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
