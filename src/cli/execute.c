@@ -45,6 +45,9 @@ struct exec {
     int suppressed;
     int exit_code;
     int finished;
+    int subscribed;
+    double subscribe_timeout;
+    struct event *subscribe_timer;
 };
 
 static void finish(struct exec *ex, int code)
@@ -224,9 +227,24 @@ static void on_subscribed(struct tepui_scheduler *s, const Tepui__Scheduler__Eve
 {
     struct exec *ex = arg;
     (void)s;
+    ex->subscribed = 1;
     if (!ex->quiet)
         printf("Subscribed with ID %s\n", e->framework_id->value);
     fflush(stdout);
+}
+
+/* Without a master to talk to, retrying forever would leave the user
+ * staring at nothing. */
+static void subscribe_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct exec *ex = arg;
+    (void)fd;
+    (void)what;
+    if (ex->subscribed)
+        return;
+    fprintf(stderr, "tepui execute: could not subscribe to the master within %g seconds\n",
+            ex->subscribe_timeout);
+    finish(ex, 1);
 }
 
 static void on_error(struct tepui_scheduler *s, const char *message, void *arg)
@@ -375,6 +393,8 @@ int cli_execute(int argc, char **argv)
         {"content_type", FLAG_STRING, &content_type, "protobuf",
          "Encoding spoken to the master: protobuf or json"},
         {"quiet", FLAG_BOOL, &ex.quiet, "false", "Print only status updates and output"},
+        {"subscribe_timeout", FLAG_DURATION, &ex.subscribe_timeout, "30secs",
+         "Give up when the master does not accept the framework within this long"},
     };
     struct flag_set fs = {.program = "tepui execute",
                           .summary = "Runs a command as a task on a cluster and prints its output.",
@@ -492,6 +512,10 @@ int cli_execute(int argc, char **argv)
         fprintf(stderr, "tepui execute: cannot reach the master at %s\n", master);
         ex.exit_code = 1;
     } else {
+        ex.subscribe_timer = evtimer_new(ex.base, subscribe_timeout_cb, &ex);
+        struct timeval stv = {(time_t)ex.subscribe_timeout,
+                              (suseconds_t)((ex.subscribe_timeout - (double)(time_t)ex.subscribe_timeout) * 1e6)};
+        evtimer_add(ex.subscribe_timer, &stv);
         event_base_dispatch(ex.base);
     }
 
@@ -520,7 +544,8 @@ int cli_execute(int argc, char **argv)
     }
     if (ex.sched != NULL) {
         /* The framework goes away with us. */
-        tepui_scheduler_teardown(ex.sched, NULL, NULL);
+        if (tepui_scheduler_is_subscribed(ex.sched))
+            tepui_scheduler_teardown(ex.sched, NULL, NULL);
         struct timeval tv = {0, 300 * 1000};
         event_base_loopexit(ex.base, &tv);
         event_base_dispatch(ex.base);
@@ -536,6 +561,8 @@ int cli_execute(int argc, char **argv)
         free(ex.tasks[i].message);
     }
     free(ex.tasks);
+    if (ex.subscribe_timer != NULL)
+        event_free(ex.subscribe_timer);
     event_base_free(ex.base);
     resources_free(&ex.resources);
     flags_free(&fs);

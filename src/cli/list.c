@@ -50,13 +50,14 @@ int cli_list(int argc, char **argv, const char *what)
                    res(r, "mem"), json_is_true(json_object_get(o, "active")) ? "yes" : "no");
         }
     } else if (strcmp(what, "framework") == 0) {
-        printf("%-44s %-30s %6s %9s\n", "ID", "NAME", "TASKS", "ACTIVE");
+        printf("%-44s %-30s %6s %6s %9s\n", "ID", "NAME", "TASKS", "DONE", "ACTIVE");
         const char *lists[] = {"frameworks", "completed_frameworks"};
         for (int l = 0; l < (all ? 2 : 1); l++)
             json_array_foreach(json_object_get(st, lists[l]), i, o) {
-                printf("%-44s %-30s %6zu %9s\n", json_string_value(json_object_get(o, "id")),
+                printf("%-44s %-30s %6zu %6zu %9s\n", json_string_value(json_object_get(o, "id")),
                        json_string_value(json_object_get(o, "name")),
                        json_array_size(json_object_get(o, "tasks")),
+                       json_array_size(json_object_get(o, "completed_tasks")),
                        json_is_true(json_object_get(o, "active")) ? "yes" : "no");
             }
     } else {

@@ -215,6 +215,12 @@ static void send_subscribed(struct master *m, struct framework *f)
     ev.type = TEPUI__SCHEDULER__EVENT__TYPE__SUBSCRIBED;
     ev.subscribed = &sub;
     framework_send_event(f, &ev);
+    /* Mesos starts the heartbeats with one right after SUBSCRIBED (its
+     * ResponseHeartbeater sends at once, then every interval). */
+    Tepui__Scheduler__Event hb = TEPUI__SCHEDULER__EVENT__INIT;
+    hb.has_type = 1;
+    hb.type = TEPUI__SCHEDULER__EVENT__TYPE__HEARTBEAT;
+    framework_send_event(f, &hb);
 }
 
 /* Ends a subscription that cannot go on: 200, one ERROR event, closed. */

@@ -294,6 +294,26 @@ void h_dump_logs(const struct h_cluster *c)
         dump_one("agent", c->agents[i].log);
 }
 
+/* Whether p has exited, without reaping it (h_stop still sees its status). */
+static int exited_unreaped(const struct h_proc *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+}
+
+const char *h_daemon_died(const struct h_cluster *c)
+{
+    if (exited_unreaped(&c->master))
+        return c->master.log;
+    for (int i = 0; i < c->n_agents; i++)
+        if (exited_unreaped(&c->agents[i]))
+            return c->agents[i].log;
+    return NULL;
+}
+
 int h_log_count(const struct h_proc *p, const char *needle)
 {
     FILE *f = fopen(p->log, "r");

@@ -52,6 +52,10 @@ void h_cluster_destroy(struct h_cluster *c);
 void h_dump_logs(const struct h_cluster *c);
 /* Counts lines of a process log containing needle. */
 int h_log_count(const struct h_proc *p, const char *needle);
+/* The log of a daemon of the cluster that has exited on its own (a crash),
+ * NULL while all run; it is not reaped, so h_stop still reports how it
+ * exited. Lets a test fail fast instead of waiting out its deadlines. */
+const char *h_daemon_died(const struct h_cluster *c);
 
 /* Runs a program to completion (argv[0] a path, NULL-terminated), its stdout
  * and stderr captured into out (NUL-terminated, truncated to n). Returns its
