@@ -146,6 +146,26 @@ $(BUILD)/tests/integration/test_%: $(OBJ)/tests/integration/test_%.o $(HARNESS_O
 # Some unit tests (libtepui's) talk to a real master.
 $(UNIT_BIN) $(INTEG_BIN): | $(PROGRAMS)
 
+# ---- interop: a Mesos scheduler written with mesos-go (tests/interop) --------
+# Built offline in GOPATH mode against Debian's golang-github-mesos-mesos-go-dev
+# (under $(GOCODE)) with golang-go. Where either is missing the rule only says
+# so: `make` never needs Go, but test_interop then fails naming the packages.
+GO ?= go
+GOCODE ?= /usr/share/gocode
+INTEROP_BIN := $(BUILD)/tests/interop/mesosgo-scheduler
+HAVE_MESOS_GO := $(and $(shell command -v $(GO) 2>/dev/null),$(wildcard $(GOCODE)/src/github.com/mesos/mesos-go/api/v1/lib))
+$(INTEROP_BIN): $(wildcard tests/interop/mesosgo/*.go)
+ifneq ($(HAVE_MESOS_GO),)
+	@mkdir -p $(dir $@)
+	@echo "  GO      tests/interop/mesosgo"
+	@cd tests/interop/mesosgo && GOPATH=$(GOCODE) GO111MODULE=off GOFLAGS= GOPROXY=off \
+	  GOCACHE=$(abspath $(BUILD))/gocache $(GO) build -o $(abspath $@) .
+else
+	@echo "  SKIP    $@: needs golang-go and golang-github-mesos-mesos-go-dev (scripts/install-deps.sh)"
+endif
+interop: $(INTEROP_BIN)
+$(BUILD)/tests/integration/test_interop: | $(INTEROP_BIN)
+
 tests: $(UNIT_BIN) $(INTEG_BIN)
 
 unit: all $(UNIT_BIN)
@@ -181,7 +201,7 @@ $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all tests unit integration check fuzz clean bench
+.PHONY: all tests unit integration check fuzz clean bench interop
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -7,7 +7,7 @@ PACKAGES="
 build-essential pkg-config git
 libevent-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev libssl-dev uthash-dev
-libcmocka-dev golang-github-mesos-mesos-go-dev
+libcmocka-dev golang-go golang-github-mesos-mesos-go-dev
 curl procps psmisc
 "
 

@@ -55,6 +55,21 @@ static void subscribe_json_gives_subscribed_and_stream_id(void **state)
     h_sched_close(&s);
 }
 
+static void subscribed_is_followed_by_a_heartbeat_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched s;
+    assert_int_equal(
+        h_sched_subscribe(&s, f->c.master.port, WIRE_PROTOBUF, h_framework_json("t", NULL)), 200);
+    /* As in Mesos, whose heartbeater sends one at once: the next event, long
+     * before the interval (15 s) passed. */
+    Tepui__Scheduler__Event *ev = h_sched_next(&s, 0, 5);
+    assert_non_null(ev);
+    assert_int_equal(ev->type, TEPUI__SCHEDULER__EVENT__TYPE__HEARTBEAT);
+    pb_free(ev);
+    h_sched_close(&s);
+}
+
 static void subscribe_protobuf_gets_offers_of_the_agent(void **state)
 {
     struct fixture *f = *state;
@@ -397,6 +412,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(subscribe_json_gives_subscribed_and_stream_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(subscribed_is_followed_by_a_heartbeat_at_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(subscribe_protobuf_gets_offers_of_the_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(declined_offer_is_filtered_until_revive, setup, teardown),
         cmocka_unit_test_setup_teardown(decline_without_filter_is_offered_again, setup, teardown),
