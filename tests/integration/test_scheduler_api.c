@@ -337,6 +337,35 @@ static void calls_need_the_right_stream_id(void **state)
     h_sched_close(&s);
 }
 
+static int framework_disconnected(void *arg)
+{
+    int port = *(int *)arg;
+    json_t *st = h_get_json(port, "/state");
+    json_t *fw = json_array_get(json_object_get(st, "frameworks"), 0);
+    int gone = fw != NULL && json_is_false(json_object_get(fw, "connected"));
+    json_decref(st);
+    return gone;
+}
+
+static void calls_of_a_disconnected_framework_are_forbidden(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched s;
+    h_sched_subscribe(&s, f->c.master.port, WIRE_JSON,
+                      h_framework_json("t", "\"failover_timeout\":60"));
+    char body[512], headers[512];
+    snprintf(body, sizeof(body), "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}",
+             s.framework_id);
+    snprintf(headers, sizeof(headers), "Content-Type: application/json\r\nMesos-Stream-Id: %s\r\n",
+             s.stream_id);
+    h_sched_close(&s);
+    assert_true(h_wait_until(framework_disconnected, &f->c.master.port, 10));
+    struct h_response r;
+    assert_int_equal(post(f->c.master.port, headers, body, &r), 403);
+    assert_non_null(strstr(r.body, "not subscribed"));
+    h_response_free(&r);
+}
+
 static void unknown_offer_loses_its_tasks(void **state)
 {
     struct fixture *f = *state;
@@ -424,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(teardown_removes_the_framework, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_get_mesos_status_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(calls_need_the_right_stream_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(calls_of_a_disconnected_framework_are_forbidden, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(unknown_offer_loses_its_tasks, setup, teardown),
         cmocka_unit_test_setup_teardown(task_beyond_offer_or_duplicate_is_task_error, setup, teardown),
     };
