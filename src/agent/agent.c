@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "wire/pb.h"
@@ -211,24 +212,6 @@ void agent_release_framework_if_idle(struct agent *a, struct agent_framework *f)
 
 /* ---- lifetime ---- */
 
-static int make_dirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 struct agent *agent_new(struct event_base *base, struct agent_flags *flags, struct flag_set *fs,
                         struct error *err)
 {
@@ -243,7 +226,7 @@ struct agent *agent_new(struct event_base *base, struct agent_flags *flags, stru
     else if (gethostname(a->hostname, sizeof(a->hostname)) != 0)
         snprintf(a->hostname, sizeof(a->hostname), "%s", flags->ip);
 
-    int rc = make_dirs(flags->work_dir);
+    int rc = fs_mkdirs(flags->work_dir);
     if (rc != 0) {
         error_set(err, rc, "cannot create --work_dir %s: %s", flags->work_dir, strerror(-rc));
         goto fail;

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/clock.h"
 #include "common/flags.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "wire/pb.h"
@@ -180,24 +182,6 @@ static void kill_leftovers(const struct agent_executor *e)
 
 /* ---- launching ---- */
 
-static int make_dirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 struct envv {
     char **v;
     size_t n;
@@ -354,7 +338,7 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
     snprintf(runs, sizeof(runs), "%s/slaves/%s/frameworks/%s/executors/%s/runs", a->flags.work_dir,
              a->id, e->framework->id, e->id);
     e->directory = xasprintf("%s/%s", runs, e->container_id);
-    if ((rc = make_dirs(e->directory)) != 0) {
+    if ((rc = fs_mkdirs(e->directory)) != 0) {
         error_set(err, rc, "cannot create sandbox %s: %s", e->directory, strerror(-rc));
         goto out;
     }
@@ -510,7 +494,7 @@ void containers_shutdown(struct agent *a, struct agent_executor *e)
         grace = (double)e->info->shutdown_grace_period->nanoseconds / 1e9;
     if (e->shutdown_timer == NULL)
         e->shutdown_timer = evtimer_new(a->base, shutdown_grace_expired, e);
-    struct timeval tv = {(time_t)grace, (suseconds_t)((grace - (double)(time_t)grace) * 1e6)};
+    struct timeval tv = clock_timeval(grace);
     evtimer_add(e->shutdown_timer, &tv);
 }
 

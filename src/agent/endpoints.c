@@ -25,51 +25,33 @@
 /* Mesos reads at most 16 pages per /files/read call. */
 #define MAX_READ_BYTES (16 * 4096)
 
-static int only_get(struct http_request *req)
-{
-    if (req->method == EVHTTP_REQ_GET || req->method == EVHTTP_REQ_HEAD)
-        return 1;
-    http_respond_method_not_allowed(req, "GET");
-    return 0;
-}
-
-static void respond_json(struct http_request *req, int code, json_t *j)
-{
-    /* The codec's printer keeps doubles exact (shortest round trip). */
-    struct buf out = BUF_INIT;
-    wire_json_dump(j, &out);
-    http_respond_buf(req, code, "application/json", &out);
-    buf_free(&out);
-    json_decref(j);
-}
-
 static void health_handler(struct http_request *req, void *arg)
 {
     (void)arg;
-    if (only_get(req))
+    if (http_require_get(req))
         http_respond_empty(req, 200);
 }
 
 static void version_handler(struct http_request *req, void *arg)
 {
     (void)arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(TEPUI_VERSION));
     json_object_set_new(o, "git_sha", json_string(TEPUI_GIT_SHA));
     json_object_set_new(o, "build_date", json_string(__DATE__));
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void flags_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "flags", flags_to_json(a->flag_set));
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static json_t *task_json(struct agent *a, const struct agent_executor *e, const struct agent_task *t)
@@ -153,7 +135,7 @@ static json_t *completed_of(struct agent *a, const char *framework_id)
 static void state_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(TEPUI_VERSION));
@@ -238,13 +220,13 @@ static void state_handler(struct http_request *req, void *arg)
         json_array_append_new(done, fo);
     }
     json_object_set_new(o, "completed_frameworks", done);
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void metrics_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "slave/uptime_secs", json_real(clock_wall() - a->start_time));
@@ -287,7 +269,7 @@ static void metrics_handler(struct http_request *req, void *arg)
         json_object_set_new(o, key,
                             json_real(resources_scalar_to_double(resources_scalar(&a->total, names[i]))));
     }
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 /* ---- files ---- */
@@ -353,7 +335,7 @@ static json_t *file_info_json(const char *path, const struct stat *st)
 static void browse_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req) || refuse_nul_path(req))
+    if (!http_require_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     const char *p = http_request_query_param(req, "path");
@@ -386,7 +368,7 @@ static void browse_handler(struct http_request *req, void *arg)
         closedir(d);
     }
     free(real);
-    respond_json(req, 200, arr);
+    http_respond_json(req, 200, arr);
 }
 
 /* JSON strings must be UTF-8: invalid bytes of a file become U+FFFD. */
@@ -424,7 +406,7 @@ static json_t *utf8_string(const char *s, size_t n)
 static void read_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req) || refuse_nul_path(req))
+    if (!http_require_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     const char *p = http_request_query_param(req, "path");
@@ -484,13 +466,13 @@ static void read_handler(struct http_request *req, void *arg)
         free(data);
     }
     close(fd);
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void download_handler(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    if (!only_get(req) || refuse_nul_path(req))
+    if (!http_require_get(req) || refuse_nul_path(req))
         return;
     int code = 0;
     char *real = resolve_path(a, http_request_query_param(req, "path"), &code);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "http/api.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -248,29 +249,10 @@ static void handle_message(struct agent *a, struct agent_executor *e,
 static void executor_api(struct http_request *req, void *arg)
 {
     struct agent *a = arg;
-    struct error err = {0};
-    if (req->method != EVHTTP_REQ_POST) {
-        http_respond_method_not_allowed(req, "POST");
+    Tepui__Executor__Call *call = (Tepui__Executor__Call *)http_api_decode(
+        req, &tepui__executor__call__descriptor, 0, NULL);
+    if (call == NULL)
         return;
-    }
-    const char *ct = http_request_header(req, "Content-Type");
-    if (ct == NULL) {
-        http_respond_error(req, 400, "Expecting 'Content-Type' to be present");
-        return;
-    }
-    enum wire_format in = wire_format_from_content_type(ct);
-    if (in == 0) {
-        http_respond_error(req, 415, "Expecting 'Content-Type' of %s or %s", WIRE_MEDIA_JSON,
-                           WIRE_MEDIA_PROTOBUF);
-        return;
-    }
-    Tepui__Executor__Call *call = (Tepui__Executor__Call *)wire_decode(
-        &tepui__executor__call__descriptor, in, req->body, req->body_len, &err);
-    if (call == NULL) {
-        http_respond_error(req, 400, "Failed to convert %s into Call protobuf: %s",
-                           in == WIRE_JSON ? "JSON" : "body", err.msg);
-        return;
-    }
     if (!call->has_type || call->type == TEPUI__EXECUTOR__CALL__TYPE__UNKNOWN) {
         http_respond_error(req, 400, "Expecting 'type' to be present");
         goto out;

@@ -8,30 +8,11 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/daemon.h"
 #include "common/flags.h"
 #include "common/log.h"
 
 #define LOG_COMPONENT "agent"
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void)what;
-    log_info("received signal %d; shutting down", (int)sig);
-    event_base_loopbreak(arg);
-}
-
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL)
-        return -errno;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -errno;
-    return rename(tmp, path) == 0 ? 0 : -errno;
-}
 
 int main(int argc, char **argv)
 {
@@ -94,7 +75,6 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level)level);
-    signal(SIGPIPE, SIG_IGN);
 
     struct event_base *base = event_base_new();
     struct agent *a = agent_new(base, &fl, &fs, &err);
@@ -105,18 +85,15 @@ int main(int argc, char **argv)
         flags_free(&fs);
         return 1;
     }
-    if (port_file != NULL && (rc = write_port_file(port_file, a->port)) != 0)
+    if (port_file != NULL && (rc = daemon_write_port_file(port_file, a->port)) != 0)
         log_error("cannot write --port_file %s: %s", port_file, strerror(-rc));
 
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
+    struct daemon_signals signals;
+    daemon_signals_init(&signals, base, "agent");
 
     event_base_dispatch(base);
 
-    event_free(sigint);
-    event_free(sigterm);
+    daemon_signals_free(&signals);
     agent_free(a);
     /* Connections are released on the loop's next turn. */
     event_base_loop(base, EVLOOP_NONBLOCK);

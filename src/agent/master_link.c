@@ -42,7 +42,7 @@ static void schedule_reconnect(struct agent *a)
     if (a->reconnect_backoff > MAX_BACKOFF_SECS)
         a->reconnect_backoff = MAX_BACKOFF_SECS;
     double delay = a->reconnect_backoff * ((double)random() / (double)RAND_MAX);
-    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
+    struct timeval tv = clock_timeval(delay);
     evtimer_add(a->reconnect_timer, &tv);
 }
 

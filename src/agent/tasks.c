@@ -169,7 +169,7 @@ static struct agent_executor *executor_start(struct agent *a, struct agent_frame
     a->metrics.executors_registering++;
     e->registration_timer = evtimer_new(a->base, registration_timeout, e);
     double t = a->flags.executor_registration_timeout;
-    struct timeval tv = {(time_t)t, (suseconds_t)((t - (double)(time_t)t) * 1e6)};
+    struct timeval tv = clock_timeval(t);
     evtimer_add(e->registration_timer, &tv);
     return e;
 }

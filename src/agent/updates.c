@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xalloc.h"
@@ -102,7 +103,7 @@ static void forward_head(struct update_stream *s)
     if (s->retry_timer == NULL)
         s->retry_timer = evtimer_new(a->base, retry_cb, s);
     double d = s->backoff;
-    struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+    struct timeval tv = clock_timeval(d);
     evtimer_add(s->retry_timer, &tv);
 }
 

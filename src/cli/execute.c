@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/resources.h"
@@ -210,7 +211,7 @@ static void on_update(struct tepui_scheduler *s, const Tepui__Scheduler__Event__
     if (st->state == TEPUI__TASK_STATE__TASK_RUNNING && ex->kill_after > 0 && t->kill_timer == NULL) {
         t->kill_timer = evtimer_new(ex->base, kill_cb, t);
         double d = ex->kill_after;
-        struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+        struct timeval tv = clock_timeval(d);
         evtimer_add(t->kill_timer, &tv);
     }
     if (task_state_is_terminal(st->state)) {
@@ -513,8 +514,7 @@ int cli_execute(int argc, char **argv)
         ex.exit_code = 1;
     } else {
         ex.subscribe_timer = evtimer_new(ex.base, subscribe_timeout_cb, &ex);
-        struct timeval stv = {(time_t)ex.subscribe_timeout,
-                              (suseconds_t)((ex.subscribe_timeout - (double)(time_t)ex.subscribe_timeout) * 1e6)};
+        struct timeval stv = clock_timeval(ex.subscribe_timeout);
         evtimer_add(ex.subscribe_timer, &stv);
         event_base_dispatch(ex.base);
     }

@@ -18,3 +18,12 @@ int64_t clock_mono_ns(void)
 }
 
 double clock_mono(void) { return (double)clock_mono_ns() / 1e9; }
+
+struct timeval clock_timeval(double seconds)
+{
+    if (!(seconds > 0))
+        seconds = 0;
+    struct timeval tv = {(time_t)seconds,
+                         (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    return tv;
+}

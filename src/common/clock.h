@@ -9,4 +9,8 @@ double clock_wall(void);          /* seconds since the epoch */
 int64_t clock_mono_ns(void);      /* monotonic nanoseconds */
 double clock_mono(void);          /* monotonic seconds */
 
+#include <sys/time.h>
+/* Seconds as a timeval for libevent timers; negative values become 0. */
+struct timeval clock_timeval(double seconds);
+
 #endif

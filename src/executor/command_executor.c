@@ -79,7 +79,7 @@ static void timer_arm(struct event *ev, double secs)
         secs = 0;
     if (secs > MAX_TIMER_SECS)
         secs = MAX_TIMER_SECS;
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    struct timeval tv = clock_timeval(secs);
     evtimer_add(ev, &tv);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -175,8 +176,7 @@ static struct evhttp_connection *client_connection(struct http_client *c)
     if (c->conn == NULL) {
         c->conn = evhttp_connection_base_new(c->base, NULL, c->host, (ev_uint16_t)c->port);
         if (c->conn != NULL && c->timeout_secs > 0) {
-            struct timeval tv = {(time_t)c->timeout_secs,
-                                 (suseconds_t)((c->timeout_secs - (double)(time_t)c->timeout_secs) * 1e6)};
+            struct timeval tv = clock_timeval(c->timeout_secs);
             evhttp_connection_set_timeout_tv(c->conn, &tv);
         }
     }

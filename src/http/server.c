@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "wire/json.h"
 
 #define LOG_COMPONENT "http"
 
@@ -308,6 +309,23 @@ void http_respond_file(struct http_request *req, const char *content_type, int f
         http_response_header(req, "Content-Type", content_type);
     evhttp_send_reply(req->ev, 200, "OK", out);
     evbuffer_free(out);
+}
+
+void http_respond_json(struct http_request *req, int code, json_t *value)
+{
+    struct buf out = BUF_INIT;
+    wire_json_dump(value, &out);
+    http_respond_buf(req, code, "application/json", &out);
+    buf_free(&out);
+    json_decref(value);
+}
+
+int http_require_get(struct http_request *req)
+{
+    if (req->method == EVHTTP_REQ_GET || req->method == EVHTTP_REQ_HEAD)
+        return 1;
+    http_respond_method_not_allowed(req, "GET");
+    return 0;
 }
 
 void http_respond_empty(struct http_request *req, int code)

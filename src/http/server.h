@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -69,6 +70,11 @@ void http_respond_buf(struct http_request *req, int code, const char *content_ty
 void http_respond_error(struct http_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void http_respond_empty(struct http_request *req, int code);
+/* A JSON body (printed by the codec's printer, which keeps doubles exact);
+ * takes the reference to value. */
+void http_respond_json(struct http_request *req, int code, json_t *value);
+/* For read-only endpoints: 1 for GET and HEAD, else answers 405 and returns 0. */
+int http_require_get(struct http_request *req);
 /* 200 with the first size bytes of an open file as the body; takes fd. */
 void http_respond_file(struct http_request *req, const char *content_type, int fd, size_t size);
 /* 405 with an Allow header. */

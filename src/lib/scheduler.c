@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -140,7 +141,7 @@ static struct timeval tv_from(double secs)
 {
     if (!(secs > 0))
         secs = 0;
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    struct timeval tv = clock_timeval(secs);
     return tv;
 }
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xalloc.h"
+#include "http/api.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -486,7 +487,7 @@ static void handle_subscribe(struct master *m, struct http_request *req,
 
     if (a->ping_timer == NULL)
         a->ping_timer = event_new(m->base, -1, EV_PERSIST, ping_cb, a);
-    struct timeval tv = master_tv(m->flags.agent_ping_timeout);
+    struct timeval tv = clock_timeval(m->flags.agent_ping_timeout);
     event_add(a->ping_timer, &tv);
 }
 
@@ -534,22 +535,10 @@ static void handle_executor_message(struct master *m, struct agent *a,
 static void agent_api(struct http_request *req, void *arg)
 {
     struct master *m = arg;
-    struct error err = {0};
-    if (req->method != EVHTTP_REQ_POST) {
-        http_respond_method_not_allowed(req, "POST");
+    Tepui__Internal__AgentCall *call = (Tepui__Internal__AgentCall *)http_api_decode(
+        req, &tepui__internal__agent_call__descriptor, 1, NULL);
+    if (call == NULL)
         return;
-    }
-    const char *ct = http_request_header(req, "Content-Type");
-    if (ct == NULL || wire_format_from_content_type(ct) != WIRE_PROTOBUF) {
-        http_respond_error(req, 415, "Expecting 'Content-Type' of %s", WIRE_MEDIA_PROTOBUF);
-        return;
-    }
-    Tepui__Internal__AgentCall *call = (Tepui__Internal__AgentCall *)wire_decode(
-        &tepui__internal__agent_call__descriptor, WIRE_PROTOBUF, req->body, req->body_len, &err);
-    if (call == NULL) {
-        http_respond_error(req, 400, "Failed to parse body into Call: %s", err.msg);
-        return;
-    }
     if (!call->has_type || call->type == TEPUI__INTERNAL__AGENT_CALL__TYPE__UNKNOWN) {
         http_respond_error(req, 400, "Expecting 'type' to be present");
         goto out;

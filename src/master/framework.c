@@ -169,7 +169,7 @@ void framework_attach_stream(struct framework *f, struct http_stream *st, enum w
     }
     if (f->heartbeat_timer == NULL)
         f->heartbeat_timer = event_new(m->base, -1, EV_PERSIST, heartbeat_cb, f);
-    struct timeval tv = master_tv(m->flags.framework_heartbeat_interval);
+    struct timeval tv = clock_timeval(m->flags.framework_heartbeat_interval);
     event_add(f->heartbeat_timer, &tv);
 }
 
@@ -200,7 +200,7 @@ void framework_disconnect(struct framework *f, const char *why)
     if (timeout > 365.0 * 24 * 3600 * 100)
         timeout = 365.0 * 24 * 3600 * 100;
     f->failover_timer = event_new(m->base, -1, 0, failover_expired, f);
-    struct timeval tv = master_tv(timeout);
+    struct timeval tv = clock_timeval(timeout);
     event_add(f->failover_timer, &tv);
 }
 

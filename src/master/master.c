@@ -18,14 +18,6 @@
 
 #define LOG_COMPONENT "master"
 
-struct timeval master_tv(double seconds)
-{
-    if (seconds < 0)
-        seconds = 0;
-    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
-    return tv;
-}
-
 void master_new_id(struct master *m, char kind, char *out, size_t n)
 {
     switch (kind) {

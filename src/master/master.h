@@ -176,8 +176,6 @@ int master_start(struct master *m, struct error *err);
 void master_new_id(struct master *m, char kind, char *out, size_t n);
 struct framework *master_find_framework(struct master *m, const char *id);
 struct agent *master_find_agent(struct master *m, const char *id);
-/* A timer helper: seconds as a timeval. */
-struct timeval master_tv(double seconds);
 
 /* ---- framework.c ---- */
 struct framework *framework_create(struct master *m, const char *id,

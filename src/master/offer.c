@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "master/master.h"
@@ -99,7 +100,7 @@ void offer_make(void *arg, const char *framework_id, const struct allocation *al
         resources_add(&a->offered, &o->resources);
         if (m->flags.offer_timeout > 0) {
             o->expiry_timer = event_new(m->base, -1, 0, offer_expired, o);
-            struct timeval tv = master_tv(m->flags.offer_timeout);
+            struct timeval tv = clock_timeval(m->flags.offer_timeout);
             event_add(o->expiry_timer, &tv);
         }
 

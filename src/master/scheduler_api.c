@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xalloc.h"
+#include "http/api.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -507,27 +508,10 @@ static void scheduler_api(struct http_request *req, void *arg)
     Tepui__Scheduler__Call *call = NULL;
     m->metrics.messages_scheduler_calls++;
 
-    if (req->method != EVHTTP_REQ_POST) {
-        http_respond_method_not_allowed(req, "POST");
-        return;
-    }
-    const char *ct = http_request_header(req, "Content-Type");
-    if (ct == NULL) {
-        http_respond_error(req, 400, "Expecting 'Content-Type' to be present");
-        return;
-    }
-    enum wire_format in = wire_format_from_content_type(ct);
-    if (in == 0) {
-        http_respond_error(req, 415, "Expecting 'Content-Type' of %s or %s", WIRE_MEDIA_JSON,
-                           WIRE_MEDIA_PROTOBUF);
-        return;
-    }
-    call = (Tepui__Scheduler__Call *)wire_decode(&tepui__scheduler__call__descriptor, in,
-                                                 req->body, req->body_len, &err);
+    call = (Tepui__Scheduler__Call *)http_api_decode(req, &tepui__scheduler__call__descriptor, 0,
+                                                     NULL);
     if (call == NULL) {
         m->metrics.http_api_errors++;
-        http_respond_error(req, 400, "Failed to convert %s into Call protobuf: %s",
-                           in == WIRE_JSON ? "JSON" : "body", err.msg);
         return;
     }
     if (validate_call(call, &err) != 0) {

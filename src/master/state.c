@@ -17,24 +17,6 @@
 
 #define LOG_COMPONENT "master"
 
-static int only_get(struct http_request *req)
-{
-    if (req->method == EVHTTP_REQ_GET || req->method == EVHTTP_REQ_HEAD)
-        return 1;
-    http_respond_method_not_allowed(req, "GET");
-    return 0;
-}
-
-static void respond_json(struct http_request *req, int code, json_t *j)
-{
-    /* The codec's printer keeps doubles exact (shortest round trip). */
-    struct buf out = BUF_INIT;
-    wire_json_dump(j, &out);
-    http_respond_buf(req, code, "application/json", &out);
-    buf_free(&out);
-    json_decref(j);
-}
-
 /* Protobuf messages inside /state keep the codec's JSON mapping. */
 static json_t *pb_json(const void *msg)
 {
@@ -257,7 +239,7 @@ static json_t *agent_json(const struct agent *a)
 static void state_handler(struct http_request *req, void *arg)
 {
     struct master *m = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(TEPUI_VERSION));
@@ -301,13 +283,13 @@ static void state_handler(struct http_request *req, void *arg)
     json_object_set_new(o, "completed_frameworks", done);
     json_object_set_new(o, "orphan_tasks", json_array());
     json_object_set_new(o, "unregistered_frameworks", json_array());
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void health_handler(struct http_request *req, void *arg)
 {
     (void)arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     http_respond_empty(req, 200);
 }
@@ -315,7 +297,7 @@ static void health_handler(struct http_request *req, void *arg)
 static void version_handler(struct http_request *req, void *arg)
 {
     (void)arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(TEPUI_VERSION));
@@ -323,17 +305,17 @@ static void version_handler(struct http_request *req, void *arg)
     json_object_set_new(o, "build_date", json_string(__DATE__));
     json_object_set_new(o, "build_time", json_real(0));
     json_object_set_new(o, "build_user", json_string(""));
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void flags_handler(struct http_request *req, void *arg)
 {
     struct master *m = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "flags", flags_to_json(m->flag_set));
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 static void redirect_handler(struct http_request *req, void *arg)
@@ -367,7 +349,7 @@ static void add_resource_metrics(json_t *o, const char *name, const struct maste
 static void metrics_handler(struct http_request *req, void *arg)
 {
     struct master *m = arg;
-    if (!only_get(req))
+    if (!http_require_get(req))
         return;
     json_t *o = json_object();
     const struct master_metrics *mm = &m->metrics;
@@ -478,7 +460,7 @@ static void metrics_handler(struct http_request *req, void *arg)
         json_object_set_new(o, "system/load_5min", json_real(si.loads[1] / 65536.0));
         json_object_set_new(o, "system/load_15min", json_real(si.loads[2] / 65536.0));
     }
-    respond_json(req, 200, o);
+    http_respond_json(req, 200, o);
 }
 
 void state_routes(struct master *m)

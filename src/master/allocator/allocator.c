@@ -667,7 +667,7 @@ struct allocator *allocator_new(struct event_base *base, const struct allocator_
         if (opts->allocation_interval > 0) {
             a->interval_timer = event_new(base, -1, EV_PERSIST, run_cb, a);
             double iv = opts->allocation_interval;
-            struct timeval tv = {(time_t)iv, (suseconds_t)((iv - (double)(time_t)iv) * 1e6)};
+            struct timeval tv = clock_timeval(iv);
             event_add(a->interval_timer, &tv);
         }
     }

@@ -1,0 +1,61 @@
+/* Shared daemon plumbing: shutdown signals and the port file. */
+#include "common/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define LOG_COMPONENT "daemon"
+
+static const char *signal_component = "daemon";
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    log_write(LOG_LEVEL_INFO, signal_component, "received signal %d; shutting down", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+void daemon_signals_init(struct daemon_signals *s, struct event_base *base, const char *component)
+{
+    signal_component = component;
+    signal(SIGPIPE, SIG_IGN);
+    s->sigint = evsignal_new(base, SIGINT, on_signal, base);
+    s->sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(s->sigint, NULL);
+    event_add(s->sigterm, NULL);
+}
+
+void daemon_signals_free(struct daemon_signals *s)
+{
+    if (s->sigint)
+        event_free(s->sigint);
+    if (s->sigterm)
+        event_free(s->sigterm);
+    s->sigint = s->sigterm = NULL;
+}
+
+int daemon_write_port_file(const char *path, int port)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    int rc = 0;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        rc = -errno;
+        goto out;
+    }
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (rename(tmp, path) != 0)
+        rc = -errno;
+out:
+    free(tmp);
+    return rc;
+}

@@ -1,0 +1,21 @@
+/* What every tepui daemon's main() does the same way: stop cleanly on
+ * SIGINT/SIGTERM, and tell scripts and tests which port it listens on. */
+#ifndef TEPUI_COMMON_DAEMON_H
+#define TEPUI_COMMON_DAEMON_H
+
+#include <event2/event.h>
+
+struct daemon_signals {
+    struct event *sigint;
+    struct event *sigterm;
+};
+
+/* Breaks base's loop on SIGINT or SIGTERM (and ignores SIGPIPE). */
+void daemon_signals_init(struct daemon_signals *s, struct event_base *base, const char *component);
+void daemon_signals_free(struct daemon_signals *s);
+
+/* Writes "PORT\n" to path atomically (a temporary file renamed), so a
+ * reader never sees a partial number. Returns 0 or a negative errno. */
+int daemon_write_port_file(const char *path, int port);
+
+#endif
