@@ -112,7 +112,14 @@ $(BIN)/tepui: $(call objs,$(CLI_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-all: $(PROGRAMS)
+# Example executors and schedulers (frameworks/examples/NAME.c -> $(BUILD)/examples/NAME).
+EXAMPLE_SRC := $(wildcard frameworks/examples/*.c)
+EXAMPLES := $(patsubst frameworks/examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+$(BUILD)/examples/%: $(OBJ)/frameworks/examples/%.o $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+all: $(PROGRAMS) $(EXAMPLES)
 .DEFAULT_GOAL := all
 
 # ---- tests -----------------------------------------------------------------

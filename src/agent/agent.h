@@ -78,6 +78,7 @@ struct agent_executor {
     size_t n_queued_groups;
     struct event *registration_timer;
     struct event *shutdown_timer;
+    int exit_reported;                /* EXECUTOR_EXITED sent to the master */
     int reason_set;                   /* why it is being destroyed, for its tasks */
     Tepui__TaskStatus__Reason reason;
     char *reason_message;

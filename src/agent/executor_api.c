@@ -226,6 +226,15 @@ static void handle_update(struct agent *a, struct http_request *req, struct agen
         http_respond_error(req, 400, "%s", err.msg);
         return;
     }
+    /* An executor speaks only for the tasks the agent gave it. */
+    struct agent_task *t = NULL;
+    HASH_FIND_STR(e->tasks, call->update->status->task_id->value, t);
+    if (t == NULL) {
+        a->metrics.invalid_status_updates++;
+        http_respond_error(req, 400, "Task '%s' is not a task of executor '%s'",
+                           call->update->status->task_id->value, e->id);
+        return;
+    }
     /* Answer first, then acknowledge on the stream, as Mesos orders them. */
     http_respond_empty(req, 202);
     accept_update(a, e, call->executor_id, call->update->status);

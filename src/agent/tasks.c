@@ -64,9 +64,30 @@ static void task_free(struct agent_task *t)
     free(t);
 }
 
+/* Tells the master a custom executor is gone (it then gives the executor's
+ * resources back and tells the scheduler); command executors are the
+ * agent's own business. */
+static void report_exit(struct agent *a, struct agent_executor *e, int has_status, int wait_status)
+{
+    if (e->command_executor || e->exit_reported)
+        return;
+    e->exit_reported = 1;
+    Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
+    Tepui__Internal__AgentCall__ExecutorExited ex = TEPUI__INTERNAL__AGENT_CALL__EXECUTOR_EXITED__INIT;
+    ex.framework_id = e->framework->info->id;
+    ex.executor_id = e->info->executor_id;
+    ex.has_status = has_status;
+    ex.status = wait_status;
+    call.has_type = 1;
+    call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_EXITED;
+    call.executor_exited = &ex;
+    master_link_send(a, &call);
+}
+
 void tasks_executor_free(struct agent *a, struct agent_executor *e)
 {
     struct agent_framework *f = e->framework;
+    report_exit(a, e, 0, 0);
     endpoints_record_completed(a, e);
     struct agent_task *t, *tmp;
     HASH_ITER(hh, e->tasks, t, tmp) {
@@ -471,18 +492,7 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
                            msg);
     }
 
-    if (!e->command_executor) {
-        Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
-        Tepui__Internal__AgentCall__ExecutorExited ex = TEPUI__INTERNAL__AGENT_CALL__EXECUTOR_EXITED__INIT;
-        ex.framework_id = f->info->id;
-        ex.executor_id = e->info->executor_id;
-        ex.has_status = 1;
-        ex.status = wait_status;
-        call.has_type = 1;
-        call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_EXITED;
-        call.executor_exited = &ex;
-        master_link_send(a, &call);
-    }
+    report_exit(a, e, 1, wait_status);
     /* Its record goes once no task of it awaits an acknowledgement. */
     HASH_ITER(hh, e->tasks, t, tmp) {
         if (!updates_pending(a, f->id, t->id)) {

@@ -151,11 +151,35 @@ static int validate_executor(struct launch_ctx *c, const Tepui__ExecutorInfo *e,
     return 0;
 }
 
+/* An executor id that already runs on the agent must come with the same
+ * ExecutorInfo, as Mesos requires. */
+static int executor_compatible(const struct agent *a, const char *framework_id,
+                               const Tepui__ExecutorInfo *e)
+{
+    for (size_t i = 0; i < a->n_executors; i++) {
+        const Tepui__ExecutorInfo *known = a->executors[i].re->info;
+        if (strcmp(a->executors[i].re->framework_id->value, framework_id) != 0 ||
+            strcmp(known->executor_id->value, e->executor_id->value) != 0)
+            continue;
+        /* Compare everything but the framework id, which the master fills. */
+        Tepui__ExecutorInfo x = *known, y = *e;
+        x.framework_id = y.framework_id = NULL;
+        struct buf bx = BUF_INIT, by = BUF_INIT;
+        pb_pack_buf(&x.base, &bx);
+        pb_pack_buf(&y.base, &by);
+        int same = bx.len == by.len && memcmp(buf_cstr(&bx), buf_cstr(&by), bx.len) == 0;
+        buf_free(&bx);
+        buf_free(&by);
+        return same;
+    }
+    return 1;
+}
+
 /* Validates one task against the remaining offered resources and takes its
- * resources (and a new executor's) from them. */
+ * resources (and a new executor's, returned in exec_res) from them. */
 static int launch_validate(struct launch_ctx *c, const Tepui__TaskInfo *t,
                            const Tepui__ExecutorInfo *group_executor, struct resources *res,
-                           const char **role, struct error *err)
+                           const char **role, struct resources *exec_res, struct error *err)
 {
     struct framework *f = c->f;
     if (master_validate_id("TaskID", t->task_id->value, err) != 0)
@@ -180,6 +204,10 @@ static int launch_validate(struct launch_ctx *c, const Tepui__TaskInfo *t,
         return -EINVAL;
     if (executor != NULL && validate_executor(c, executor, err) != 0)
         return -EINVAL;
+    if (executor != NULL && group_executor == NULL &&
+        !executor_compatible(c->agent, f->id, executor))
+        return error_set(err, -EINVAL, "ExecutorInfo is not compatible with ExecutorInfo of "
+                                       "existing executor '%s'", executor->executor_id->value);
     if (t->kill_policy != NULL && t->kill_policy->grace_period != NULL &&
         t->kill_policy->grace_period->nanoseconds < 0)
         return error_set(err, -EINVAL, "Task's 'kill_policy.grace_period' must be non-negative");
@@ -200,6 +228,8 @@ static int launch_validate(struct launch_ctx *c, const Tepui__TaskInfo *t,
                                 executor->executor_id->value);
         }
         resources_add(&total, &er);
+        if (exec_res != NULL)
+            resources_copy(exec_res, &er);
         resources_free(&er);
     }
     if (resources_empty(&total)) {
@@ -252,19 +282,21 @@ static void launch(struct launch_ctx *c, const Tepui__Offer__Operation__Launch *
     for (size_t i = 0; i < op->n_task_infos; i++) {
         const Tepui__TaskInfo *t = op->task_infos[i];
         struct error err = {0};
-        struct resources res = RESOURCES_INIT;
+        struct resources res = RESOURCES_INIT, exec_res = RESOURCES_INIT;
         const char *role = NULL;
-        if (launch_validate(c, t, NULL, &res, &role, &err) != 0) {
+        if (launch_validate(c, t, NULL, &res, &role, &exec_res, &err) != 0) {
             log_info("framework %s: task %s is invalid: %s", f->id, t->task_id->value, err.msg);
             task_send_master_update(f, t->task_id->value, c->agent->id, TEPUI__TASK_STATE__TASK_ERROR,
                                     TEPUI__TASK_STATUS__REASON__REASON_TASK_INVALID, err.msg);
             resources_free(&res);
+            resources_free(&exec_res);
             continue;
         }
         struct task *task = task_create(f, c->agent, t, &res, role,
                                         t->executor ? t->executor->executor_id : NULL);
         if (t->executor != NULL)
-            agent_add_executor(c->agent, f->info->id, t->executor);
+            agent_add_executor(c->agent, f->info->id, t->executor, &exec_res);
+        resources_free(&exec_res);
         log_info("launching task %s of framework %s on agent %s", task->id, f->id, c->agent->id);
         send_run_task(c, t, &res);
         resources_free(&res);
@@ -279,7 +311,7 @@ static void launch_group(struct launch_ctx *c, const Tepui__Offer__Operation__La
     size_t n = g ? g->n_tasks : 0;
     struct resources *res = xcalloc(n ? n : 1, sizeof(*res));
     const char **roles = xcalloc(n ? n : 1, sizeof(*roles));
-    struct resources saved = RESOURCES_INIT;
+    struct resources saved = RESOURCES_INIT, exec_res = RESOURCES_INIT;
     resources_copy(&saved, &c->remaining);
     int rc = 0;
 
@@ -289,16 +321,18 @@ static void launch_group(struct launch_ctx *c, const Tepui__Offer__Operation__La
         rc = error_set(&err, -EINVAL, "The task group must contain at least one task");
     } else if (validate_executor(c, op->executor, &err) != 0) {
         rc = -EINVAL;
+    } else if (!executor_compatible(c->agent, f->id, op->executor)) {
+        rc = error_set(&err, -EINVAL, "ExecutorInfo is not compatible with ExecutorInfo of "
+                                      "existing executor '%s'", op->executor->executor_id->value);
     } else if (!agent_has_executor(c->agent, f->id, op->executor->executor_id->value)) {
-        struct resources er = RESOURCES_INIT;
         const char *erole = NULL;
-        rc = task_resources(c, op->executor->resources, op->executor->n_resources, &er, &erole, &err);
-        if (rc == 0 && !resources_contains(&c->remaining, &er))
+        rc = task_resources(c, op->executor->resources, op->executor->n_resources, &exec_res,
+                            &erole, &err);
+        if (rc == 0 && !resources_contains(&c->remaining, &exec_res))
             rc = error_set(&err, -EINVAL, "Executor '%s' uses more resources than available",
                            op->executor->executor_id->value);
         if (rc == 0)
-            resources_subtract(&c->remaining, &er);
-        resources_free(&er);
+            resources_subtract(&c->remaining, &exec_res);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         for (size_t j = 0; j < i; j++)
@@ -306,7 +340,7 @@ static void launch_group(struct launch_ctx *c, const Tepui__Offer__Operation__La
                 rc = error_set(&err, -EINVAL, "Duplicate task %s in the task group",
                                g->tasks[i]->task_id->value);
         if (rc == 0)
-            rc = launch_validate(c, g->tasks[i], op->executor, &res[i], &roles[i], &err);
+            rc = launch_validate(c, g->tasks[i], op->executor, &res[i], &roles[i], NULL, &err);
     }
 
     if (rc != 0) {
@@ -334,7 +368,7 @@ static void launch_group(struct launch_ctx *c, const Tepui__Offer__Operation__La
     Tepui__ExecutorInfo exec = *op->executor;
     if (exec.framework_id == NULL)
         exec.framework_id = f->info->id;
-    agent_add_executor(c->agent, f->info->id, &exec);
+    agent_add_executor(c->agent, f->info->id, &exec, &exec_res);
     Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
     Tepui__Internal__AgentEvent__RunTaskGroup rg = TEPUI__INTERNAL__AGENT_EVENT__RUN_TASK_GROUP__INIT;
     rg.framework = f->info;
@@ -351,6 +385,7 @@ static void launch_group(struct launch_ctx *c, const Tepui__Offer__Operation__La
     free(copies);
     free(group.tasks);
 out:
+    resources_free(&exec_res);
     for (size_t i = 0; i < n; i++)
         resources_free(&res[i]);
     free(res);

@@ -41,14 +41,14 @@ void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
 int agent_has_executor(const struct agent *a, const char *framework_id, const char *executor_id)
 {
     for (size_t i = 0; i < a->n_executors; i++)
-        if (strcmp(a->executors[i]->framework_id->value, framework_id) == 0 &&
-            strcmp(a->executors[i]->info->executor_id->value, executor_id) == 0)
+        if (strcmp(a->executors[i].re->framework_id->value, framework_id) == 0 &&
+            strcmp(a->executors[i].re->info->executor_id->value, executor_id) == 0)
             return 1;
     return 0;
 }
 
 void agent_add_executor(struct agent *a, const Tepui__FrameworkID *fid,
-                        const Tepui__ExecutorInfo *info)
+                        const Tepui__ExecutorInfo *info, const struct resources *resources)
 {
     if (agent_has_executor(a, fid->value, info->executor_id->value))
         return;
@@ -56,20 +56,36 @@ void agent_add_executor(struct agent *a, const Tepui__FrameworkID *fid,
     re.framework_id = (Tepui__FrameworkID *)fid;
     re.info = (Tepui__ExecutorInfo *)info;
     a->executors = xrealloc(a->executors, (a->n_executors + 1) * sizeof(*a->executors));
-    a->executors[a->n_executors++] = PB_COPY(Tepui__Internal__RunningExecutor, &re);
+    struct executor *e = &a->executors[a->n_executors++];
+    e->re = PB_COPY(Tepui__Internal__RunningExecutor, &re);
+    resources_init(&e->resources);
+    if (resources != NULL) {
+        resources_copy(&e->resources, resources);
+        resources_add(&a->used, resources);
+        struct framework *f = master_find_framework(a->master, fid->value);
+        if (f != NULL)
+            resources_add(&f->used, resources);
+    }
 }
 
-static void agent_remove_executor(struct agent *a, const char *framework_id,
-                                  const char *executor_id)
+void agent_remove_executor(struct agent *a, const char *framework_id, const char *executor_id)
 {
     for (size_t i = 0; i < a->n_executors; i++) {
-        if (strcmp(a->executors[i]->framework_id->value, framework_id) == 0 &&
-            (executor_id == NULL || strcmp(a->executors[i]->info->executor_id->value,
-                                           executor_id) == 0)) {
-            pb_free(a->executors[i]);
-            a->executors[i] = a->executors[--a->n_executors];
-            i--;
+        struct executor *e = &a->executors[i];
+        if (strcmp(e->re->framework_id->value, framework_id) != 0 ||
+            (executor_id != NULL && strcmp(e->re->info->executor_id->value, executor_id) != 0))
+            continue;
+        if (!resources_empty(&e->resources)) {
+            allocator_recover(a->master->allocator, framework_id, a->id, &e->resources, -1);
+            resources_subtract(&a->used, &e->resources);
+            struct framework *f = master_find_framework(a->master, framework_id);
+            if (f != NULL)
+                resources_subtract(&f->used, &e->resources);
         }
+        resources_free(&e->resources);
+        pb_free(e->re);
+        a->executors[i] = a->executors[--a->n_executors];
+        i--;
     }
 }
 
@@ -88,8 +104,10 @@ static void agent_free(struct agent *a)
     if (a->stream)
         http_stream_close(a->stream);
     HASH_DEL(m->agents, a);
-    for (size_t i = 0; i < a->n_executors; i++)
-        pb_free(a->executors[i]);
+    for (size_t i = 0; i < a->n_executors; i++) {
+        pb_free(a->executors[i].re);
+        resources_free(&a->executors[i].resources);
+    }
     free(a->executors);
     resources_free(&a->total);
     resources_free(&a->used);
@@ -133,6 +151,9 @@ void agent_remove_unreachable(struct agent *a, const char *why)
                        "Agent removed: it stopped answering", 1);
         task_remove(t);
     }
+    while (a->n_executors > 0)
+        agent_remove_executor(a, a->executors[0].re->framework_id->value,
+                              a->executors[0].re->info->executor_id->value);
     allocator_remove_agent(m->allocator, a->id);
     struct unreachable_agent *u = NULL;
     HASH_FIND_STR(m->unreachable, a->id, u);
@@ -214,7 +235,7 @@ static void agent_stream_closed(struct http_stream *st, void *arg)
     char **gone = NULL;
     size_t n_gone = 0;
     for (size_t i = 0; i < a->n_executors; i++) {
-        const char *fid = a->executors[i]->framework_id->value;
+        const char *fid = a->executors[i].re->framework_id->value;
         struct framework *f = master_find_framework(a->master, fid);
         if (f == NULL || !(f->info->has_checkpoint && f->info->checkpoint))
             add_unique(&gone, &n_gone, fid);
@@ -257,8 +278,31 @@ static void adopt_reported_state(struct master *m, struct agent *a,
             continue;
         framework_create(m, fi->id->value, fi);
     }
-    for (size_t i = 0; i < s->n_executors; i++)
-        agent_add_executor(a, s->executors[i]->framework_id, s->executors[i]->info);
+    for (size_t i = 0; i < s->n_executors; i++) {
+        const Tepui__Internal__RunningExecutor *re = s->executors[i];
+        struct framework *f = master_find_framework(m, re->framework_id->value);
+        if (f == NULL || agent_has_executor(a, f->id, re->info->executor_id->value))
+            continue;
+        /* What it was given comes back into the accounts (after a master
+         * restart the allocator does not know it yet). */
+        struct resources res = RESOURCES_INIT;
+        if (resources_from_proto(re->info->resources, re->info->n_resources, &res, NULL) == 0) {
+            char *role = xstrdup(f->n_roles > 0 ? f->roles[0] : "*");
+            for (size_t k = 0; k < res.n; k++)
+                if (res.v[k].allocation_role != NULL) {
+                    free(role);
+                    role = xstrdup(res.v[k].allocation_role);
+                }
+            resources_set_allocation_role(&res, role);
+            free(role);
+            allocator_add_used(m->allocator, f->id, a->id, &res);
+        } else {
+            resources_free(&res);
+            resources_init(&res);
+        }
+        agent_add_executor(a, re->framework_id, re->info, &res);
+        resources_free(&res);
+    }
 
     /* Tasks the master has on this agent but the agent no longer reports
      * are gone. */

@@ -263,7 +263,7 @@ void framework_remove(struct framework *f, const char *why)
             }
         }
         for (size_t i = 0; !involved && i < a->n_executors; i++)
-            involved = strcmp(a->executors[i]->framework_id->value, f->id) == 0;
+            involved = strcmp(a->executors[i].re->framework_id->value, f->id) == 0;
         if (!involved)
             continue;
         Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;

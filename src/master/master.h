@@ -97,6 +97,15 @@ struct framework {
     UT_hash_handle hh;
 };
 
+/* A custom or default executor the master knows runs on an agent, with the
+ * resources it was given (besides its tasks'), which go back to the
+ * allocator when it exits or its framework is removed. Command executors
+ * are the agent's business and are not tracked. */
+struct executor {
+    Tepui__Internal__RunningExecutor *re;   /* framework id and ExecutorInfo */
+    struct resources resources;              /* allocation role set; may be empty */
+};
+
 struct agent {
     char *id;
     Tepui__AgentInfo *info;             /* owned; info->id set */
@@ -118,7 +127,7 @@ struct agent {
     struct task_list tasks;
     struct offer_list offers;
     /* Executors the agent reported or that the master launched, by framework. */
-    Tepui__Internal__RunningExecutor **executors;
+    struct executor *executors;
     size_t n_executors;
     struct master *master;
     UT_hash_handle hh;
@@ -200,8 +209,12 @@ void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev);
 /* Removes an agent that stopped answering: its tasks become LOST or
  * UNREACHABLE, offers on it are rescinded. */
 void agent_remove_unreachable(struct agent *a, const char *why);
+/* Records an executor (resources may be NULL) and charges its resources to
+ * its framework and agent. */
 void agent_add_executor(struct agent *a, const Tepui__FrameworkID *fid,
-                        const Tepui__ExecutorInfo *info);
+                        const Tepui__ExecutorInfo *info, const struct resources *resources);
+/* Forgets an executor, giving its resources back to the allocator. */
+void agent_remove_executor(struct agent *a, const char *framework_id, const char *executor_id);
 int agent_has_executor(const struct agent *a, const char *framework_id, const char *executor_id);
 void agent_forget_framework_executors(struct agent *a, const char *framework_id);
 

@@ -126,13 +126,13 @@ void offer_make(void *arg, const char *framework_id, const struct allocation *al
         /* Executors of this framework already running there. */
         size_t ne = 0;
         for (size_t k = 0; k < a->n_executors; k++)
-            if (strcmp(a->executors[k]->framework_id->value, f->id) == 0)
+            if (strcmp(a->executors[k].re->framework_id->value, f->id) == 0)
                 ne++;
         if (ne > 0) {
             po->executor_ids = xcalloc(ne, sizeof(*po->executor_ids));
             for (size_t k = 0; k < a->n_executors; k++)
-                if (strcmp(a->executors[k]->framework_id->value, f->id) == 0)
-                    po->executor_ids[po->n_executor_ids++] = a->executors[k]->info->executor_id;
+                if (strcmp(a->executors[k].re->framework_id->value, f->id) == 0)
+                    po->executor_ids[po->n_executor_ids++] = a->executors[k].re->info->executor_id;
         }
         offers[n_offers++] = po;
     }
