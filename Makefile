@@ -18,7 +18,7 @@ OPT ?= -O2
 endif
 
 CC ?= cc
-PKGS := libevent libevent_pthreads libprotobuf-c jansson sqlite3 libcurl openssl
+PKGS := libevent libevent_pthreads libprotobuf-c jansson sqlite3 libcurl openssl libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
@@ -74,6 +74,7 @@ LIB_SRC := $(wildcard src/lib/*.c)
 MASTER_SRC := $(wildcard src/master/*.c src/master/*/*.c)
 AGENT_SRC := $(wildcard src/agent/*.c src/agent/*/*.c)
 EXECUTOR_SRC := $(wildcard src/executor/*.c)
+FETCHER_SRC := $(wildcard src/fetcher/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 
 GEN_OBJ := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
@@ -92,9 +93,9 @@ AGENT_LIB_OBJ := $(call objs,$(filter-out src/agent/main.c,$(AGENT_SRC)))
 EXECUTOR_LIB_OBJ := $(call objs,$(filter-out src/executor/main.c,$(EXECUTOR_SRC)))
 
 BIN := $(BUILD)/bin
-PROGRAMS := $(BIN)/tepui-master $(BIN)/tepui-agent $(BIN)/tepui-executor $(BIN)/tepui
+PROGRAMS := $(BIN)/tepui-master $(BIN)/tepui-agent $(BIN)/tepui-executor $(BIN)/tepui-fetcher $(BIN)/tepui
 # (programs appear as their main.c does)
-PROGRAMS := $(filter $(patsubst %,$(BIN)/tepui-%,$(notdir $(patsubst %/main.c,%,$(wildcard src/master/main.c src/agent/main.c src/executor/main.c)))) $(if $(wildcard src/cli/main.c),$(BIN)/tepui),$(PROGRAMS))
+PROGRAMS := $(filter $(patsubst %,$(BIN)/tepui-%,$(notdir $(patsubst %/main.c,%,$(wildcard src/master/main.c src/agent/main.c src/executor/main.c src/fetcher/main.c)))) $(if $(wildcard src/cli/main.c),$(BIN)/tepui),$(PROGRAMS))
 
 $(BIN)/tepui-master: $(call objs,$(MASTER_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
@@ -108,6 +109,11 @@ EXECUTOR_LIBS := -Wl,-Bstatic -levent -lprotobuf-c -ljansson -Wl,-Bdynamic -lm -
 $(BIN)/tepui-executor: $(call objs,$(EXECUTOR_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(EXECUTOR_LIBS)
+# The fetcher runs once per container with URIs, apart from the agent (as
+# mesos-fetcher does): downloads (libcurl) and archives (libarchive).
+$(BIN)/tepui-fetcher: $(call objs,$(FETCHER_SRC)) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/tepui: $(call objs,$(CLI_SRC)) $(LIBTEPUI)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -121,6 +127,22 @@ $(BUILD)/examples/%: $(OBJ)/frameworks/examples/%.o $(LIBTEPUI)
 
 all: $(PROGRAMS) $(EXAMPLES)
 .DEFAULT_GOAL := all
+
+# RENDLER, the sample framework (frameworks/rendler/): a scheduler and two
+# executors on libtepui. The scheduler packs the executors into a tar.gz
+# (libarchive) that agents fetch.
+RENDLER_MAINS := frameworks/rendler/scheduler.c frameworks/rendler/crawl_executor.c \
+                 frameworks/rendler/render_executor.c
+RENDLER_OBJ := $(call objs,$(filter-out $(RENDLER_MAINS),$(wildcard frameworks/rendler/*.c)))
+RENDLER_PROGRAMS := $(if $(wildcard frameworks/rendler/scheduler.c),$(BIN)/rendler-scheduler \
+                      $(BIN)/rendler-crawl-executor $(BIN)/rendler-render-executor)
+$(BIN)/rendler-scheduler: $(OBJ)/frameworks/rendler/scheduler.o $(RENDLER_OBJ) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libarchive)
+$(BIN)/rendler-%-executor: $(OBJ)/frameworks/rendler/%_executor.o $(RENDLER_OBJ) $(LIBTEPUI)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+all: $(RENDLER_PROGRAMS)
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -152,6 +174,12 @@ $(BUILD)/tests/integration/test_%: $(OBJ)/tests/integration/test_%.o $(HARNESS_O
 
 # Some unit tests (libtepui's) talk to a real master.
 $(UNIT_BIN) $(INTEG_BIN): | $(PROGRAMS)
+$(BUILD)/tests/integration/test_rendler: | $(RENDLER_PROGRAMS)
+# RENDLER's link scanner is unit-tested apart from the daemons.
+$(BUILD)/tests/test_rendler_links: $(OBJ)/tests/unit/test_rendler_links.o $(RENDLER_OBJ) $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+$(OBJ)/tests/unit/test_rendler_links.o: CPPFLAGS += -Iframeworks
 
 # ---- interop: a Mesos scheduler written with mesos-go (tests/interop) --------
 # Built offline in GOPATH mode against Debian's golang-github-mesos-mesos-go-dev

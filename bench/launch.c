@@ -31,6 +31,7 @@ struct bench {
     double cpus, mem;
     char *command;
     int window;                 /* tasks in flight at most (0: no limit) */
+    Tepui__ExecutorInfo *executor;   /* custom executor mode: tasks are its work items */
     int launched, finished, failed;
     struct task_times *t;
     int64_t first_accept, last_finish;
@@ -46,6 +47,26 @@ static void use_offer(struct bench *b, const Tepui__Offer *o);
 static int task_index(const char *id)
 {
     return (int)strtol(id + 1, NULL, 10);
+}
+
+/* Turns a command task into a work item of the custom executor: no process
+ * per task, only the control plane (and only the terminal update). */
+static void make_executor_task(struct bench *b, Tepui__TaskInfo *t)
+{
+    pb_free(t->command);
+    t->command = NULL;
+    t->executor = PB_COPY(Tepui__ExecutorInfo, b->executor);
+    t->has_data = 1;
+    t->data.data = (uint8_t *)xstrdup("done");
+    t->data.len = 4;
+    Tepui__Label quiet = TEPUI__LABEL__INIT;
+    Tepui__Label *lp = &quiet;
+    Tepui__Labels labels = TEPUI__LABELS__INIT;
+    quiet.key = "quiet";
+    quiet.value = "1";
+    labels.labels = &lp;
+    labels.n_labels = 1;
+    t->labels = PB_COPY(Tepui__Labels, &labels);
 }
 
 static void use_offer(struct bench *b, const Tepui__Offer *o)
@@ -87,6 +108,8 @@ static void use_offer(struct bench *b, const Tepui__Offer *o)
         b->launched++;
         infos[k] = tepui_task_command_new(id, id, o->agent_id->value, b->command, b->cpus, b->mem,
                                           role);
+        if (b->executor != NULL)
+            make_executor_task(b, infos[k]);
     }
     if (b->first_accept == 0)
         b->first_accept = now;
@@ -180,12 +203,15 @@ int main(int argc, char **argv)
     struct bench b = {0};
     char *master = NULL;
     double timeout = 0;
+    char *executor_path = NULL;
     struct flag_def defs[] = {
         {"master", FLAG_STRING, &master, "127.0.0.1:5050", "The master"},
         {"tasks", FLAG_INT, &b.tasks, "1000", "Number of tasks"},
         {"cpus", FLAG_DOUBLE, &b.cpus, "0.01", "cpus per task"},
         {"mem", FLAG_DOUBLE, &b.mem, "1", "mem (MB) per task"},
         {"command", FLAG_STRING, &b.command, "true", "The command each task runs"},
+        {"executor", FLAG_STRING, &executor_path, NULL,
+         "Run tasks as work items of this custom executor (e.g. build/examples/thread_executor)"},
         {"window", FLAG_INT, &b.window, "0",
          "Tasks in flight at most (0: as many as the offers hold)"},
         {"timeout", FLAG_DURATION, &timeout, "300secs", "Give up after this long"},
@@ -200,6 +226,20 @@ int main(int argc, char **argv)
     }
     log_set_level(LOG_LEVEL_WARN);
     b.t = xcalloc((size_t)b.tasks, sizeof(*b.t));
+    if (executor_path != NULL) {
+        Tepui__ExecutorInfo e = TEPUI__EXECUTOR_INFO__INIT;
+        Tepui__ExecutorID eid = TEPUI__EXECUTOR_ID__INIT;
+        Tepui__CommandInfo cmd = TEPUI__COMMAND_INFO__INIT;
+        eid.value = "bench-threads";
+        cmd.value = executor_path;
+        cmd.has_shell = 1;
+        cmd.shell = 0;
+        e.executor_id = &eid;
+        e.command = &cmd;
+        e.has_type = 1;
+        e.type = TEPUI__EXECUTOR_INFO__TYPE__CUSTOM;
+        b.executor = PB_COPY(Tepui__ExecutorInfo, &e);
+    }
     b.base = event_base_new();
 
     Tepui__FrameworkInfo fi = TEPUI__FRAMEWORK_INFO__INIT;
@@ -248,6 +288,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < b.n_held; i++)
         pb_free(b.held[i]);
     free(b.held);
+    pb_free(b.executor);
     free(to_running);
     free(to_finished);
     free(b.t);

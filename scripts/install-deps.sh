@@ -9,6 +9,7 @@ libevent-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev libssl-dev uthash-dev
 libcmocka-dev golang-go golang-github-mesos-mesos-go-dev
 curl procps psmisc
+graphviz chromium
 "
 
 missing=""

@@ -1,6 +1,7 @@
 /* The agent's lifetime and its bookkeeping of frameworks, executors and
  * tasks; --resources and --attributes; detecting the machine's resources. */
 #include "agent/agent.h"
+#include "agent/fetcher.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -313,6 +314,8 @@ int agent_start(struct agent *a, struct error *err)
     executor_api_routes(a);
     endpoints_routes(a);
     containers_init(a);
+    if ((rc = fetcher_init(a, err)) != 0)
+        return rc;
     struct buf res = BUF_INIT;
     resources_format(&a->total, &res);
     log_info("agent listening on %s:%d with resources %s", a->ip, a->port, buf_cstr(&res));
@@ -334,11 +337,13 @@ void agent_free(struct agent *a)
         }
     }
     containers_fini(a);
+    fetcher_fini(a);
     updates_free_all(a);
     json_decref(a->completed_executors);
     http_server_free(a->http);
     pb_free(a->info);
     pb_free(a->master_info);
+    pb_free(a->default_executor_command);
     resources_free(&a->total);
     free(a->executor_path);
     free(a->id);

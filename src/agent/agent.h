@@ -23,6 +23,8 @@
 struct agent;
 struct agent_framework;
 struct agent_executor;
+struct fetcher;
+struct fetch;
 
 struct agent_flags {
     char *master;
@@ -42,6 +44,9 @@ struct agent_flags {
     char *executor_environment_variables;
     long long max_body_size;
     char *logging_level;
+    char *fetcher_cache_dir;
+    long long fetcher_cache_size;
+    double fetcher_stall_timeout;
 };
 
 struct agent_task {
@@ -82,6 +87,7 @@ struct agent_executor {
     int reason_set;                   /* why it is being destroyed, for its tasks */
     Tepui__TaskStatus__Reason reason;
     char *reason_message;
+    struct fetch *fetch;              /* fetching its URIs (fetcher.c), before it starts */
     UT_hash_handle hh;                /* framework->executors */
     UT_hash_handle hh_pid;            /* agent->executors_by_pid */
 };
@@ -109,6 +115,8 @@ struct agent {
     struct resources total;
     double start_time;
     char *executor_path;              /* the tepui-executor binary */
+    Tepui__CommandInfo *default_executor_command;  /* built on first use */
+    struct fetcher *fetcher;          /* URIs into sandboxes, and their cache */
 
     /* The link to the master. */
     struct http_endpoint master_ep;
@@ -125,6 +133,11 @@ struct agent {
     struct agent_executor *executors_by_pid;
     struct event *sigchld;
     struct update_stream *updates;    /* status update streams, by framework/task */
+    struct {
+        char **keys;                  /* streams whose head goes out this turn */
+        size_t n, cap;
+        struct event *flush;
+    } batch;
     /* The most recent executors that ended, as /state shows them:
      * [{"framework_id", "framework_name", "executor": {...}}]. */
     json_t *completed_executors;
@@ -185,12 +198,21 @@ void tasks_update_acknowledged(struct agent *a, const char *framework_id, const 
 void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wait_status);
 /* Forgets an executor and its tasks (its process must be gone). */
 void tasks_executor_free(struct agent *a, struct agent_executor *e);
+/* Called by fetcher.c once an executor's URIs are in its sandbox: starts
+ * its process. */
+void tasks_executor_fetched(struct agent *a, struct agent_executor *e);
 /* Everything the agent runs, for (re-)registration. */
 void tasks_report(struct agent *a, Tepui__Internal__AgentCall__Subscribe *s);
 void tasks_report_free(Tepui__Internal__AgentCall__Subscribe *s);
 
 /* ---- containers.c ---- */
 int containers_launch(struct agent *a, struct agent_executor *e, struct error *err);
+/* Creates the executor's sandbox (e->directory, the runs' "latest" link,
+ * stdout and stderr), owned by the user it will run as. */
+int containers_prepare_sandbox(struct agent *a, struct agent_executor *e, struct error *err);
+/* The user the executor's processes become (the command's, else the
+ * framework's), or NULL when the agent does not switch users. */
+const char *containers_switch_user(const struct agent *a, const struct agent_executor *e);
 /* SHUTDOWN to the executor, then SIGKILL after the grace period. */
 void containers_shutdown(struct agent *a, struct agent_executor *e);
 /* SIGKILL to the executor's whole process group at once. */

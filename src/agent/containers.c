@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/fetcher.h"
 #include "common/clock.h"
 #include "common/flags.h"
 #include "common/fs.h"
@@ -292,6 +293,31 @@ static int chown_tree(const char *dir, uid_t uid, gid_t gid)
     return 0;
 }
 
+/* What runs as the executor: its command, or, for a DEFAULT executor that
+ * names none, our own default executor (tepui-executor in its task-group
+ * mode, told not to switch users when the agent was). Built once. */
+static const Tepui__CommandInfo *launch_command(struct agent *a, const struct agent_executor *e)
+{
+    if (e->info->command != NULL)
+        return e->info->command;
+    if (!e->info->has_type || e->info->type != TEPUI__EXECUTOR_INFO__TYPE__DEFAULT)
+        return NULL;
+    if (a->default_executor_command == NULL) {
+        Tepui__CommandInfo *cmd = xmalloc(sizeof(*cmd));
+        tepui__command_info__init(cmd);
+        cmd->value = xstrdup(a->executor_path);
+        cmd->has_shell = 1;
+        cmd->shell = 0;
+        cmd->arguments = xcalloc(3, sizeof(char *));
+        cmd->arguments[cmd->n_arguments++] = xstrdup(a->executor_path);
+        cmd->arguments[cmd->n_arguments++] = xstrdup("--task_group");
+        if (!a->flags.switch_user)
+            cmd->arguments[cmd->n_arguments++] = xstrdup("--no-switch_user");
+        a->default_executor_command = cmd;
+    }
+    return a->default_executor_command;
+}
+
 /* posix_spawn as a session leader in dir, with the sandbox's stdout and
  * stderr files, stdin from /dev/null, default signal handling. */
 static int spawn_plain(const char *exe, char **argv, char **envp, const char *dir, pid_t *pid,
@@ -323,6 +349,56 @@ static int spawn_plain(const char *exe, char **argv, char **envp, const char *di
     return 0;
 }
 
+const char *containers_switch_user(const struct agent *a, const struct agent_executor *e)
+{
+    const Tepui__CommandInfo *cmd = e->info->command;
+    const char *user = cmd != NULL && cmd->user ? cmd->user : e->framework->info->user;
+    if (!a->flags.switch_user || geteuid() != 0 || user == NULL || user[0] == '\0' ||
+        strcmp(user, "root") == 0)
+        return NULL;
+    return user;
+}
+
+int containers_prepare_sandbox(struct agent *a, struct agent_executor *e, struct error *err)
+{
+    int rc = 0;
+    char runs[PATH_MAX];
+    snprintf(runs, sizeof(runs), "%s/slaves/%s/frameworks/%s/executors/%s/runs", a->flags.work_dir,
+             a->id, e->framework->id, e->id);
+    free(e->directory);
+    e->directory = xasprintf("%s/%s", runs, e->container_id);
+    if ((rc = fs_mkdirs(e->directory)) != 0)
+        return error_set(err, rc, "cannot create sandbox %s: %s", e->directory, strerror(-rc));
+    char *latest = xasprintf("%s/latest", runs);
+    unlink(latest);
+    if (symlink(e->container_id, latest) != 0)
+        log_warn("cannot link %s: %s", latest, strerror(errno));
+    free(latest);
+
+    /* The files a process of the container writes first (the fetcher's
+     * log, before the executor's), owned by who runs it. */
+    static const char *const files[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", e->directory, files[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return error_set(err, -errno, "cannot create the sandbox's %s: %s", files[i],
+                             strerror(errno));
+        close(fd);
+    }
+    const char *user = containers_switch_user(a, e);
+    if (user != NULL) {
+        struct passwd *pw = getpwnam(user);
+        if (pw == NULL)
+            return error_set(err, -ENOENT, "user '%s' does not exist on this agent", user);
+        if ((rc = chown_tree(e->directory, pw->pw_uid, pw->pw_gid)) != 0)
+            return error_set(err, rc, "cannot give the sandbox to user '%s': %s", user,
+                             strerror(-rc));
+    }
+    return 0;
+}
+
 int containers_launch(struct agent *a, struct agent_executor *e, struct error *err)
 {
     int rc = 0;
@@ -330,23 +406,13 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
     char **argv = NULL;
     int out_fd = -1, err_fd = -1;
 
-    const Tepui__CommandInfo *cmd = e->info->command;
+    const Tepui__CommandInfo *cmd = launch_command(a, e);
     if (cmd == NULL || cmd->value == NULL)
         return error_set(err, -EINVAL, "executor %s has no command", e->id);
 
-    char runs[PATH_MAX];
-    snprintf(runs, sizeof(runs), "%s/slaves/%s/frameworks/%s/executors/%s/runs", a->flags.work_dir,
-             a->id, e->framework->id, e->id);
-    e->directory = xasprintf("%s/%s", runs, e->container_id);
-    if ((rc = fs_mkdirs(e->directory)) != 0) {
-        error_set(err, rc, "cannot create sandbox %s: %s", e->directory, strerror(-rc));
+    /* A container that fetched URIs has its sandbox already. */
+    if (e->directory == NULL && (rc = containers_prepare_sandbox(a, e, err)) != 0)
         goto out;
-    }
-    char *latest = xasprintf("%s/latest", runs);
-    unlink(latest);
-    if (symlink(e->container_id, latest) != 0)
-        log_warn("cannot link %s: %s", latest, strerror(errno));
-    free(latest);
 
     /* Who runs it: the command's user, else the framework's, when we may. */
     const char *user = cmd->user ? cmd->user : e->framework->info->user;
@@ -461,6 +527,8 @@ out:
 void containers_destroy(struct agent *a, struct agent_executor *e)
 {
     (void)a;
+    if (e->fetch != NULL)
+        fetcher_kill(a, e);
     if (e->pid > 0)
         kill_tree(e->pid, SIGKILL);
 }
@@ -512,8 +580,10 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
             break;
         struct agent_executor *e = NULL;
         HASH_FIND(hh_pid, a->executors_by_pid, &pid, sizeof(pid_t), e);
-        if (e == NULL)
+        if (e == NULL) {
+            fetcher_reaped(a, pid, status);   /* or a fetcher's */
             continue;
+        }
         HASH_DELETE(hh_pid, a->executors_by_pid, e);
         e->pid = 0;
         /* An executor that ends cleanly has ended its tasks' process groups

@@ -50,6 +50,12 @@ int main(int argc, char **argv)
          "Largest request body accepted (larger ones get 413)"},
         {"logging_level", FLAG_STRING, &fl.logging_level, "INFO",
          "Least severe level logged: DEBUG, INFO, WARNING or ERROR"},
+        {"fetcher_cache_dir", FLAG_STRING, &fl.fetcher_cache_dir, NULL,
+         "Directory of the fetcher's cache of URIs (default: <work_dir>/fetch)"},
+        {"fetcher_cache_size", FLAG_BYTES, &fl.fetcher_cache_size, "2GB",
+         "Size of the fetcher's cache; least recently used files go beyond it (0: no cache)"},
+        {"fetcher_stall_timeout", FLAG_DURATION, &fl.fetcher_stall_timeout, "1mins",
+         "A download that receives no data for this long fails"},
         {"port_file", FLAG_STRING, &port_file, NULL,
          "Write the port actually listened on to this file once serving"},
     };

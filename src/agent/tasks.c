@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "agent/fetcher.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -88,6 +89,7 @@ void tasks_executor_free(struct agent *a, struct agent_executor *e)
 {
     struct agent_framework *f = e->framework;
     report_exit(a, e, 0, 0);
+    fetcher_forget(a, e);
     endpoints_record_completed(a, e);
     struct agent_task *t, *tmp;
     HASH_ITER(hh, e->tasks, t, tmp) {
@@ -145,6 +147,13 @@ static Tepui__ExecutorInfo *command_executor_info(struct agent *a, const Tepui__
         e->command->arguments[e->command->n_arguments++] = xstrdup("--no-switch_user");
     if (task->command != NULL && task->command->user != NULL)
         e->command->user = xstrdup(task->command->user);
+    /* As Mesos: the task's URIs are fetched into the executor's sandbox. */
+    if (task->command != NULL && task->command->n_uris > 0) {
+        e->command->uris = xcalloc(task->command->n_uris, sizeof(*e->command->uris));
+        for (size_t i = 0; i < task->command->n_uris; i++)
+            e->command->uris[i] = PB_COPY(Tepui__CommandInfo__URI, task->command->uris[i]);
+        e->command->n_uris = task->command->n_uris;
+    }
     e->n_resources = task->n_resources;
     e->resources = xcalloc(task->n_resources ? task->n_resources : 1, sizeof(*e->resources));
     for (size_t i = 0; i < task->n_resources; i++)
@@ -168,6 +177,19 @@ static void registration_timeout(evutil_socket_t fd, short what, void *arg)
     containers_destroy(e->agent, e);
 }
 
+/* Starts the executor's process; its registration timeout runs from now. */
+static int executor_launch(struct agent *a, struct agent_executor *e, struct error *err)
+{
+    if (containers_launch(a, e, err) != 0)
+        return -1;
+    a->metrics.executors_registering++;
+    e->registration_timer = evtimer_new(a->base, registration_timeout, e);
+    double t = a->flags.executor_registration_timeout;
+    struct timeval tv = clock_timeval(t);
+    evtimer_add(e->registration_timer, &tv);
+    return 0;
+}
+
 static struct agent_executor *executor_start(struct agent *a, struct agent_framework *f,
                                              Tepui__ExecutorInfo *info, int command_executor,
                                              struct error *err)
@@ -183,16 +205,24 @@ static struct agent_executor *executor_start(struct agent *a, struct agent_frame
     uuid_random(&u);
     uuid_format(&u, e->container_id);
     HASH_ADD_KEYPTR(hh, f->executors, e->id, strlen(e->id), e);
-    if (containers_launch(a, e, err) != 0) {
+    /* Its URIs are fetched into the sandbox first (tasks wait as for a
+     * subscription); the launch goes on in tasks_executor_fetched. */
+    int fetching = fetcher_start(a, e, err);
+    if (fetching < 0 || (fetching == 0 && executor_launch(a, e, err) != 0))
         e->state = EXECUTOR_TERMINATED;
-        return e;
-    }
-    a->metrics.executors_registering++;
-    e->registration_timer = evtimer_new(a->base, registration_timeout, e);
-    double t = a->flags.executor_registration_timeout;
-    struct timeval tv = clock_timeval(t);
-    evtimer_add(e->registration_timer, &tv);
     return e;
+}
+
+void tasks_executor_fetched(struct agent *a, struct agent_executor *e)
+{
+    struct error err = {0};
+    if (executor_launch(a, e, &err) == 0)
+        return;
+    e->reason_set = 1;
+    e->reason = TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED;
+    free(e->reason_message);
+    e->reason_message = xasprintf("Failed to launch container: %s", err.msg);
+    tasks_executor_terminated(a, e, 0);
 }
 
 /* ---- running tasks ---- */
@@ -286,18 +316,9 @@ void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTask
         Tepui__ExecutorInfo *info = PB_COPY(Tepui__ExecutorInfo, rg->executor);
         if (info->framework_id == NULL)
             info->framework_id = PB_COPY(Tepui__FrameworkID, rg->framework->id);
-        if (info->command == NULL) {
-            /* The default executor is ours: tepui-executor in its task-group mode. */
-            info->command = xmalloc(sizeof(*info->command));
-            tepui__command_info__init(info->command);
-            info->command->value = xstrdup(a->executor_path);
-            info->command->has_shell = 1;
-            info->command->shell = 0;
-            info->command->arguments = xcalloc(2, sizeof(char *));
-            info->command->arguments[0] = xstrdup(a->executor_path);
-            info->command->arguments[1] = xstrdup("--task_group");
-            info->command->n_arguments = 2;
-        }
+        /* A DEFAULT executor without a command is ours (see containers.c);
+         * its ExecutorInfo stays as the framework gave it, which is what the
+         * agent reports when it re-registers. */
         e = executor_start(a, f, info, 0, &err);
         if (e->state == EXECUTOR_TERMINATED) {
             char msg[600];
@@ -444,8 +465,10 @@ void tasks_update_acknowledged(struct agent *a, const char *framework_id, const 
         return;
     HASH_DEL(e->tasks, t);
     task_free(t);
-    /* A command executor has nothing left to do once its task is done. */
-    if (e->command_executor && executor_idle(e) && e->state == EXECUTOR_TERMINATED)
+    /* An executor that is gone is forgotten with its last task (a default
+     * executor exits once its tasks are over, before they are
+     * acknowledged); a later task for its id starts a new one. */
+    if (executor_idle(e) && e->state == EXECUTOR_TERMINATED)
         tasks_executor_free(a, e);
 }
 
@@ -483,9 +506,14 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
                                               : TEPUI__TASK_STATE__TASK_LOST;
         if (t->kill_requested && !e->reason_set)
             st = TEPUI__TASK_STATE__TASK_KILLED;
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s: executor %s",
-                 e->reason_message ? e->reason_message : "Executor terminated", status_text);
+        char msg[1024];
+        /* A container that never started says why on its own. */
+        if (e->reason_set && e->reason_message != NULL &&
+            e->reason == TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED)
+            snprintf(msg, sizeof(msg), "%s", e->reason_message);
+        else
+            snprintf(msg, sizeof(msg), "%s: executor %s",
+                     e->reason_message ? e->reason_message : "Executor terminated", status_text);
         tasks_agent_update(a, e, t, st,
                            e->reason_set ? e->reason
                                          : TEPUI__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED,

@@ -30,6 +30,7 @@ struct update_stream {
     size_t n, cap;
     struct event *retry_timer;
     double backoff;
+    int in_batch;                   /* its head is in the agent's next batch */
     uint8_t seen[SEEN_UUIDS][16];
     size_t n_seen;
     struct agent *agent;
@@ -82,23 +83,68 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     forward_head(s);
 }
 
+/* Heads to forward go out together at the end of the loop's turn: one POST
+ * carries every update that turn produced. */
+static void flush_batch(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd;
+    (void)what;
+    size_t n = a->batch.n;
+    if (n == 0)
+        return;
+    Tepui__Internal__StatusUpdate *ups = xcalloc(n, sizeof(*ups));
+    Tepui__Internal__StatusUpdate **upp = xcalloc(n, sizeof(*upp));
+    Tepui__FrameworkID *fids = xcalloc(n, sizeof(*fids));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct update_stream *s = NULL;
+        HASH_FIND_STR(a->updates, a->batch.keys[i], s);
+        free(a->batch.keys[i]);
+        if (s == NULL || !s->in_batch || s->n == 0)
+            continue;   /* acknowledged or dropped meanwhile */
+        s->in_batch = 0;
+        tepui__framework_id__init(&fids[k]);
+        fids[k].value = s->framework_id;
+        tepui__internal__status_update__init(&ups[k]);
+        ups[k].framework_id = &fids[k];
+        ups[k].status = s->queue[0];
+        ups[k].has_latest_state = 1;
+        ups[k].latest_state = s->queue[s->n - 1]->state;
+        upp[k] = &ups[k];
+        k++;
+    }
+    a->batch.n = 0;
+    if (k > 0) {
+        Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
+        call.has_type = 1;
+        call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+        call.status_updates = upp;
+        call.n_status_updates = k;
+        master_link_send(a, &call);
+    }
+    free(ups);
+    free(upp);
+    free(fids);
+}
+
 static void forward_head(struct update_stream *s)
 {
     struct agent *a = s->agent;
     if (s->n == 0)
         return;
-    Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
-    Tepui__Internal__StatusUpdate up = TEPUI__INTERNAL__STATUS_UPDATE__INIT;
-    Tepui__FrameworkID fid = TEPUI__FRAMEWORK_ID__INIT;
-    fid.value = s->framework_id;
-    up.framework_id = &fid;
-    up.status = s->queue[0];
-    up.has_latest_state = 1;
-    up.latest_state = s->queue[s->n - 1]->state;
-    call.has_type = 1;
-    call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
-    call.status_update = &up;
-    master_link_send(a, &call);
+    if (a->batch.flush == NULL)
+        a->batch.flush = event_new(a->base, -1, 0, flush_batch, a);
+    if (!s->in_batch) {
+        s->in_batch = 1;
+        if (a->batch.n == a->batch.cap) {
+            a->batch.cap = a->batch.cap ? a->batch.cap * 2 : 64;
+            a->batch.keys = xrealloc(a->batch.keys, a->batch.cap * sizeof(char *));
+        }
+        a->batch.keys[a->batch.n++] = xstrdup(s->key);
+        if (a->batch.n == 1)
+            event_active(a->batch.flush, EV_TIMEOUT, 0);
+    }
 
     if (s->retry_timer == NULL)
         s->retry_timer = evtimer_new(a->base, retry_cb, s);
@@ -204,4 +250,12 @@ void updates_free_all(struct agent *a)
     HASH_ITER(hh, a->updates, s, tmp) {
         stream_free(a, s);
     }
+    for (size_t i = 0; i < a->batch.n; i++)
+        free(a->batch.keys[i]);
+    free(a->batch.keys);
+    a->batch.keys = NULL;
+    a->batch.n = a->batch.cap = 0;
+    if (a->batch.flush != NULL)
+        event_free(a->batch.flush);
+    a->batch.flush = NULL;
 }

@@ -1,7 +1,8 @@
 /* tepui execute: a small framework that runs one command (or N instances of
- * it) on a cluster, like mesos-execute: it prints each state change as it
- * happens, then each task's stdout and stderr from its sandbox, and exits
- * with the task's exit status. */
+ * it), a TaskInfo (--task) or a task group on the default executor
+ * (--task_group) on a cluster, like mesos-execute: it prints each state
+ * change as it happens, then each task's stdout and stderr from its sandbox,
+ * and exits with the task's exit status (the worst of them). */
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -17,10 +18,18 @@
 #include "common/task_state.h"
 #include "common/xalloc.h"
 #include "tepui/scheduler.h"
+#include "wire/json.h"
 #include "wire/pb.h"
+
+/* The ExecutorInfo mesos-execute makes for a task group: the default
+ * executor, under this id, with these resources of its own. */
+#define GROUP_EXECUTOR_ID "default-executor"
+#define GROUP_EXECUTOR_RESOURCES "cpus:0.1;mem:32"
 
 struct exec_task {
     char *id;
+    char *executor_id;            /* NULL: a command task's, named for the task */
+    int in_group;                 /* its sandbox is tasks/<id> below the executor's */
     char *agent_id;
     int launched;
     int done;
@@ -40,6 +49,8 @@ struct exec {
     int shell, checkpoint, partition_aware, instances, quiet;
     double kill_after;
     struct resources resources;
+    Tepui__TaskInfo *task_info;         /* --task */
+    Tepui__TaskGroupInfo *task_group;   /* --task_group */
     /* progress */
     struct exec_task *tasks;
     int n_launched, n_done;
@@ -111,6 +122,129 @@ static Tepui__TaskInfo *make_task(struct exec *ex, struct exec_task *t, const Te
     return ti;
 }
 
+/* ---- --task and --task_group ---- */
+
+/* Reads JSON|@file (also file:///path or /path, as mesos-execute takes a
+ * path) into a message; agent_id, which the offer fills in, may be left
+ * out of each TaskInfo. */
+static ProtobufCMessage *parse_json_flag(const char *flag, const char *value, int group,
+                                         struct error *err)
+{
+    const char *path = value[0] == '@' ? value + 1
+                       : strncmp(value, "file://", 7) == 0 ? value + 7
+                       : value[0] == '/' ? value
+                                         : NULL;
+    json_error_t je;
+    json_t *root = path != NULL ? json_load_file(path, 0, &je) : json_loads(value, 0, &je);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        error_set(err, -EINVAL, "--%s: %s%s%s", flag, path ? path : "",
+                  path ? ": " : "", root == NULL ? je.text : "expected a JSON object");
+        return NULL;
+    }
+    json_t *tasks = group ? json_object_get(root, "tasks") : NULL;
+    size_t n = group ? json_array_size(tasks) : 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = group ? json_array_get(tasks, i) : root;
+        if (json_is_object(t) && json_object_get(t, "agent_id") == NULL)
+            json_object_set_new(t, "agent_id", json_pack("{s:s}", "value", ""));
+    }
+    ProtobufCMessage *m = wire_json_to_message(
+        group ? &tepui__task_group_info__descriptor : &tepui__task_info__descriptor, root, err);
+    json_decref(root);
+    if (m == NULL)
+        error_prefix(err, "--%s", flag);
+    else if (group && ((Tepui__TaskGroupInfo *)m)->n_tasks == 0) {
+        error_set(err, -EINVAL, "--%s: the task group has no tasks", flag);
+        pb_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+/* What the prepared task(s) need of an offer, their executor's included. */
+static void prepared_resources(const struct exec *ex, struct resources *out)
+{
+    struct resources r = RESOURCES_INIT;
+    size_t n = ex->task_group ? ex->task_group->n_tasks : 1;
+    for (size_t i = 0; i < n; i++) {
+        const Tepui__TaskInfo *t = ex->task_group ? ex->task_group->tasks[i] : ex->task_info;
+        resources_from_proto(t->resources, t->n_resources, &r, NULL);
+        resources_add(out, &r);
+        resources_free(&r);
+    }
+    if (ex->task_group)
+        resources_parse(GROUP_EXECUTOR_RESOURCES, NULL, &r, NULL);
+    else if (ex->task_info->executor != NULL)
+        resources_from_proto(ex->task_info->executor->resources,
+                             ex->task_info->executor->n_resources, &r, NULL);
+    resources_add(out, &r);
+    resources_free(&r);
+    resources_set_allocation_role(out, NULL);
+}
+
+/* Accepts the offer with the prepared task or group, on its agent. */
+static void launch_prepared(struct exec *ex, struct tepui_scheduler *s, const Tepui__Offer *o,
+                            const char *role)
+{
+    Tepui__OfferID *ids[1] = {o->id};
+    Tepui__Filters filters = TEPUI__FILTERS__INIT;
+    filters.has_refuse_seconds = 1;
+    Tepui__Offer__Operation op = TEPUI__OFFER__OPERATION__INIT;
+    Tepui__Offer__Operation *ops[1] = {&op};
+    op.has_type = 1;
+    if (ex->task_info != NULL) {
+        Tepui__TaskInfo *t = PB_COPY(Tepui__TaskInfo, ex->task_info);
+        pb_free(t->agent_id);
+        t->agent_id = PB_COPY(Tepui__AgentID, o->agent_id);
+        Tepui__Offer__Operation__Launch launch = TEPUI__OFFER__OPERATION__LAUNCH__INIT;
+        launch.task_infos = &t;
+        launch.n_task_infos = 1;
+        op.type = TEPUI__OFFER__OPERATION__TYPE__LAUNCH;
+        op.launch = &launch;
+        tepui_scheduler_accept(s, ids, 1, ops, 1, &filters, NULL, NULL);
+        if (!ex->quiet)
+            printf("Submitted task '%s' to agent '%s'\n", t->name, o->agent_id->value);
+        pb_free(t);
+    } else {
+        Tepui__TaskGroupInfo *g = PB_COPY(Tepui__TaskGroupInfo, ex->task_group);
+        for (size_t i = 0; i < g->n_tasks; i++) {
+            pb_free(g->tasks[i]->agent_id);
+            g->tasks[i]->agent_id = PB_COPY(Tepui__AgentID, o->agent_id);
+        }
+        Tepui__ExecutorInfo e = TEPUI__EXECUTOR_INFO__INIT;
+        Tepui__ExecutorID eid = TEPUI__EXECUTOR_ID__INIT;
+        eid.value = GROUP_EXECUTOR_ID;
+        e.executor_id = &eid;
+        e.has_type = 1;
+        e.type = TEPUI__EXECUTOR_INFO__TYPE__DEFAULT;
+        struct resources er = RESOURCES_INIT;
+        resources_parse(GROUP_EXECUTOR_RESOURCES, NULL, &er, NULL);
+        resources_set_allocation_role(&er, role);
+        e.resources = resources_to_proto(&er, &e.n_resources);
+        resources_free(&er);
+        Tepui__Offer__Operation__LaunchGroup lg = TEPUI__OFFER__OPERATION__LAUNCH_GROUP__INIT;
+        lg.executor = &e;
+        lg.task_group = g;
+        op.type = TEPUI__OFFER__OPERATION__TYPE__LAUNCH_GROUP;
+        op.launch_group = &lg;
+        tepui_scheduler_accept(s, ids, 1, ops, 1, &filters, NULL, NULL);
+        if (!ex->quiet) {
+            printf("Submitted task group with tasks [ ");
+            for (size_t i = 0; i < g->n_tasks; i++)
+                printf("%s%s", i ? ", " : "", g->tasks[i]->task_id->value);
+            printf(" ] to agent '%s'\n", o->agent_id->value);
+        }
+        resources_proto_free(e.resources, e.n_resources);
+        pb_free(g);
+    }
+    for (int i = 0; i < ex->instances; i++) {
+        ex->tasks[i].launched = 1;
+        ex->tasks[i].agent_id = xstrdup(o->agent_id->value);
+    }
+    ex->n_launched = ex->instances;
+}
+
 static void on_offers(struct tepui_scheduler *s, const Tepui__Scheduler__Event__Offers *e, void *arg)
 {
     struct exec *ex = arg;
@@ -123,7 +257,20 @@ static void on_offers(struct tepui_scheduler *s, const Tepui__Scheduler__Event__
                                                                            : "*";
         Tepui__TaskInfo **infos = NULL;
         size_t n = 0;
-        while (ex->n_launched < ex->instances && resources_contains(&avail, &ex->resources)) {
+        if (ex->task_info != NULL || ex->task_group != NULL) {
+            /* All at once, on one agent. */
+            struct resources need = RESOURCES_INIT;
+            prepared_resources(ex, &need);
+            int fits = ex->n_launched == 0 && resources_contains(&avail, &need);
+            resources_free(&need);
+            if (fits) {
+                resources_free(&avail);
+                launch_prepared(ex, s, o, role);
+                continue;
+            }
+        }
+        while (ex->task_info == NULL && ex->task_group == NULL && ex->n_launched < ex->instances &&
+               resources_contains(&avail, &ex->resources)) {
             struct exec_task *t = &ex->tasks[ex->n_launched++];
             t->launched = 1;
             t->agent_id = xstrdup(o->agent_id->value);
@@ -276,8 +423,9 @@ static void on_failure(struct tepui_scheduler *s, const Tepui__Scheduler__Event_
 
 /* ---- output ---- */
 
-/* Finds the sandbox of a command task (executor id = task id) through the
- * master's and the agent's /state. */
+/* Finds the sandbox of a task through the master's and the agent's /state:
+ * its executor's (a command task's executor has the task's id), or below it
+ * for a task of a group. */
 static char *find_sandbox(struct exec *ex, struct exec_task *t, char *agent_host, size_t n,
                           int *agent_port)
 {
@@ -306,8 +454,13 @@ static char *find_sandbox(struct exec *ex, struct exec_task *t, char *agent_host
                     json_t *e;
                     json_array_foreach(json_object_get(fw, lists[l]), ei, e) {
                         const char *id = json_string_value(json_object_get(e, "id"));
-                        if (dir == NULL && id != NULL && strcmp(id, t->id) == 0)
-                            dir = xstrdup(json_string_value(json_object_get(e, "directory")));
+                        const char *want = t->executor_id ? t->executor_id : t->id;
+                        if (dir == NULL && id != NULL && strcmp(id, want) == 0)
+                            dir = t->in_group
+                                      ? xasprintf("%s/tasks/%s", json_string_value(json_object_get(
+                                                                     e, "directory")),
+                                                  t->id)
+                                      : xstrdup(json_string_value(json_object_get(e, "directory")));
                     }
                 }
             }
@@ -372,11 +525,19 @@ int cli_execute(int argc, char **argv)
 {
     struct exec ex = {0};
     char *master = NULL, *content_type = NULL, *capabilities = NULL;
+    char *task_flag = NULL, *task_group_flag = NULL;
     int framework_checkpoint = 0;
     struct flag_def defs[] = {
         {"master", FLAG_STRING, &master, NULL, "The master: HOST:PORT (required)"},
-        {"name", FLAG_STRING, &ex.name, NULL, "Name of the task (required)"},
-        {"command", FLAG_STRING, &ex.command, NULL, "Command to run (required)"},
+        {"name", FLAG_STRING, &ex.name, NULL, "Name of the task (required without --task[_group])"},
+        {"command", FLAG_STRING, &ex.command, NULL,
+         "Command to run (required without --task[_group])"},
+        {"task", FLAG_STRING, &task_flag, NULL,
+         "A TaskInfo to run, as JSON or @FILE (agent_id and the agent are filled in; it may "
+         "name an ExecutorInfo)"},
+        {"task_group", FLAG_STRING, &task_group_flag, NULL,
+         "A TaskGroupInfo to run on the default executor, as JSON or @FILE (the executor, "
+         "'" GROUP_EXECUTOR_ID "' with " GROUP_EXECUTOR_RESOURCES ", is added)"},
         {"shell", FLAG_BOOL, &ex.shell, "true", "Run the command with /bin/sh -c"},
         {"env", FLAG_STRING, &ex.env, NULL, "Environment of the task as a JSON object"},
         {"resources", FLAG_STRING, &ex.resources_text, "cpus:1;mem:128",
@@ -411,8 +572,27 @@ int cli_execute(int argc, char **argv)
     ex.checkpoint = framework_checkpoint;
     /* The library's own progress lines would drown the task's. */
     log_set_level(LOG_LEVEL_WARN);
-    if (master == NULL || ex.name == NULL || ex.command == NULL) {
-        fprintf(stderr, "tepui execute: --master, --name and --command are required (see --help)\n");
+    if (task_flag != NULL || task_group_flag != NULL) {
+        const char *bad = task_flag && task_group_flag ? "--task and --task_group together"
+                          : ex.name     ? "--name"
+                          : ex.command  ? "--command"
+                          : ex.env      ? "--env"
+                          : ex.instances != 1 ? "--instances"
+                                              : NULL;
+        if (bad != NULL) {
+            fprintf(stderr, "tepui execute: %s cannot be used with --task or --task_group\n",
+                    bad);
+            flags_free(&fs);
+            return 2;
+        }
+    } else if (master == NULL || ex.name == NULL || ex.command == NULL) {
+        fprintf(stderr, "tepui execute: --master, --name and --command (or --task or "
+                        "--task_group) are required (see --help)\n");
+        flags_free(&fs);
+        return 2;
+    }
+    if (master == NULL) {
+        fprintf(stderr, "tepui execute: --master is required (see --help)\n");
         flags_free(&fs);
         return 2;
     }
@@ -442,10 +622,37 @@ int cli_execute(int argc, char **argv)
         }
         pb_free(probe);
     }
+    if (task_flag != NULL || task_group_flag != NULL) {
+        ProtobufCMessage *m = parse_json_flag(task_flag ? "task" : "task_group",
+                                              task_flag ? task_flag : task_group_flag,
+                                              task_group_flag != NULL, &err);
+        if (m == NULL) {
+            fprintf(stderr, "tepui execute: %s\n", err.msg);
+            resources_free(&ex.resources);
+            flags_free(&fs);
+            return 2;
+        }
+        if (task_flag != NULL)
+            ex.task_info = (Tepui__TaskInfo *)m;
+        else
+            ex.task_group = (Tepui__TaskGroupInfo *)m;
+        ex.instances = ex.task_group ? (int)ex.task_group->n_tasks : 1;
+    }
     ex.tasks = xcalloc((size_t)ex.instances, sizeof(*ex.tasks));
     for (int i = 0; i < ex.instances; i++) {
-        ex.tasks[i].ex = &ex;
-        ex.tasks[i].id = ex.instances == 1 ? xstrdup(ex.name) : xasprintf("%s-%d", ex.name, i);
+        struct exec_task *t = &ex.tasks[i];
+        t->ex = &ex;
+        if (ex.task_group != NULL) {
+            t->id = xstrdup(ex.task_group->tasks[i]->task_id->value);
+            t->executor_id = xstrdup(GROUP_EXECUTOR_ID);
+            t->in_group = 1;
+        } else if (ex.task_info != NULL) {
+            t->id = xstrdup(ex.task_info->task_id->value);
+            if (ex.task_info->executor != NULL)
+                t->executor_id = xstrdup(ex.task_info->executor->executor_id->value);
+        } else {
+            t->id = ex.instances == 1 ? xstrdup(ex.name) : xasprintf("%s-%d", ex.name, i);
+        }
     }
 
     /* The framework. */
@@ -453,7 +660,8 @@ int cli_execute(int argc, char **argv)
     struct passwd *pw = getpwuid(getuid());
     fi.user = pw ? pw->pw_name : "root";
     char fname[512];
-    snprintf(fname, sizeof(fname), "tepui-execute instance: %s", ex.name);
+    snprintf(fname, sizeof(fname), "tepui-execute instance: %s",
+             ex.task_group ? "task group" : ex.task_info ? ex.task_info->name : ex.name);
     fi.name = fname;
     fi.role = ex.role;
     fi.has_checkpoint = 1;
@@ -476,9 +684,13 @@ int cli_execute(int argc, char **argv)
             if (v == NULL) {
                 fprintf(stderr, "tepui execute: unknown capability '%s'\n", c);
                 free(copy);
-                for (int i = 0; i < ex.instances; i++)
+                for (int i = 0; i < ex.instances; i++) {
                     free(ex.tasks[i].id);
+                    free(ex.tasks[i].executor_id);
+                }
                 free(ex.tasks);
+                pb_free(ex.task_info);
+                pb_free(ex.task_group);
                 resources_free(&ex.resources);
                 flags_free(&fs);
                 return 2;
@@ -557,10 +769,13 @@ int cli_execute(int argc, char **argv)
         if (ex.tasks[i].kill_timer)
             event_free(ex.tasks[i].kill_timer);
         free(ex.tasks[i].id);
+        free(ex.tasks[i].executor_id);
         free(ex.tasks[i].agent_id);
         free(ex.tasks[i].message);
     }
     free(ex.tasks);
+    pb_free(ex.task_info);
+    pb_free(ex.task_group);
     if (ex.subscribe_timer != NULL)
         event_free(ex.subscribe_timer);
     event_base_free(ex.base);

@@ -16,6 +16,8 @@ void buf_reserve(struct buf *b, size_t n)
         cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
+    /* A reserved but still empty buffer is a string too (buf_cstr, buf_steal). */
+    b->data[b->len] = '\0';
 }
 
 void buf_append(struct buf *b, const void *data, size_t len)

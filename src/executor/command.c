@@ -90,6 +90,16 @@ static void env_set(struct env *env, const char *name, const char *value)
     env->v[env->n] = NULL;
 }
 
+char **command_env_set(char **env, const char *name, const char *value)
+{
+    struct env e = {env, 0, 0};
+    while (env[e.n] != NULL)
+        e.n++;
+    e.cap = e.n + 1;
+    env_set(&e, name, value);
+    return e.v;
+}
+
 const char *command_env_get(char *const *env, const char *name)
 {
     size_t len = strlen(name);

@@ -28,6 +28,10 @@ char **command_argv(const Tepui__CommandInfo *cmd, const char *task_id, struct e
 char **command_environment(char *const *base, const Tepui__TaskInfo *task, const char *sandbox,
                            struct error *err);
 void command_strv_free(char **v);
+/* Sets name=value in env (a NULL-terminated, allocated environment such as
+ * command_environment returns), replacing an earlier definition in place;
+ * returns the environment, which may have moved. */
+char **command_env_set(char **env, const char *name, const char *value);
 /* The value of name in a NULL-terminated environment, or NULL. */
 const char *command_env_get(char *const *env, const char *name);
 

@@ -1,6 +1,8 @@
-/* HTTP client over evhttp connections. libevent may still touch a request or
- * connection after our callback returns, so objects the owner frees from
- * inside a callback are only marked dead and released on the next loop turn. */
+/* HTTP client streams (a POST whose response is an endless event stream, on
+ * a connection of its own) over evhttp, and endpoint parsing. libevent may
+ * still touch a request or connection after our callback returns, so a
+ * stream the owner closes from inside a callback is only marked dead and
+ * released on the next loop turn. One-shot calls are in calls.c. */
 #include "http/client.h"
 
 #include <ctype.h>
@@ -22,38 +24,6 @@
 /* Streams are idle between heartbeats for as long as their protocol allows;
  * liveness is the protocol's business (heartbeats), not the socket's. */
 #define STREAM_IO_TIMEOUT_SECS (365 * 24 * 3600)
-
-TAILQ_HEAD(call_list, http_call);
-
-struct http_call {
-    TAILQ_ENTRY(http_call) link;
-    struct call_list *list;         /* the client's calls, or a grave's */
-    struct http_client *client;     /* NULL once the client is freed */
-    struct evhttp_request *req;   /* NULL once libevent has finished with it */
-    http_reply_fn cb;
-    void *arg;
-    int cancelled;
-    enum evhttp_request_error error;
-    int has_error;
-};
-
-struct http_client {
-    struct event_base *base;
-    struct evhttp_connection *conn;
-    char host[256];
-    int port;
-    double timeout_secs;
-    struct call_list calls;
-};
-
-/* A freed client's connection and the calls still in flight on it: kept
- * until the next loop turn, when the connection is freed (which drops its
- * requests without callbacks) and then the calls. Until then libevent may
- * still run a call's callback, which must find its record. */
-struct grave {
-    struct evhttp_connection *conn;
-    struct call_list calls;
-};
 
 struct http_client_stream {
     struct event_base *base;
@@ -127,15 +97,6 @@ int http_endpoint_parse(const char *text, int default_port, struct http_endpoint
 
 /* ---- shared helpers ---- */
 
-static enum evhttp_cmd_type parse_method(const char *m)
-{
-    if (strcmp(m, "GET") == 0) return EVHTTP_REQ_GET;
-    if (strcmp(m, "PUT") == 0) return EVHTTP_REQ_PUT;
-    if (strcmp(m, "DELETE") == 0) return EVHTTP_REQ_DELETE;
-    if (strcmp(m, "HEAD") == 0) return EVHTTP_REQ_HEAD;
-    return EVHTTP_REQ_POST;
-}
-
 static void fill_request(struct evhttp_request *req, const char *host, int port,
                          const struct http_header *headers, const void *body, size_t len)
 {
@@ -160,161 +121,6 @@ static const char *request_error_text(enum evhttp_request_error e)
     case EVREQ_HTTP_DATA_TOO_LONG: return "response too large";
     }
     return "connection failed";
-}
-
-const char *http_reply_header(const struct http_reply *r, const char *name)
-{
-    if (r->headers == NULL)
-        return NULL;
-    return evhttp_find_header((struct evkeyvalq *)r->headers, name);
-}
-
-/* ---- calls ---- */
-
-static struct evhttp_connection *client_connection(struct http_client *c)
-{
-    if (c->conn == NULL) {
-        c->conn = evhttp_connection_base_new(c->base, NULL, c->host, (ev_uint16_t)c->port);
-        if (c->conn != NULL && c->timeout_secs > 0) {
-            struct timeval tv = clock_timeval(c->timeout_secs);
-            evhttp_connection_set_timeout_tv(c->conn, &tv);
-        }
-    }
-    return c->conn;
-}
-
-struct http_client *http_client_new(struct event_base *base, const char *host, int port,
-                                    double timeout_secs)
-{
-    struct http_client *c = XNEW(struct http_client);
-    c->base = base;
-    snprintf(c->host, sizeof(c->host), "%s", host);
-    c->port = port;
-    c->timeout_secs = timeout_secs;
-    TAILQ_INIT(&c->calls);
-    return c;
-}
-
-const char *http_client_host(const struct http_client *c) { return c->host; }
-int http_client_port(const struct http_client *c) { return c->port; }
-
-static void call_release(struct http_call *call)
-{
-    TAILQ_REMOVE(call->list, call, link);
-    free(call);
-}
-
-static void grave_release(evutil_socket_t fd, short what, void *arg)
-{
-    struct grave *g = arg;
-    (void)fd;
-    (void)what;
-    if (g->conn != NULL)
-        evhttp_connection_free(g->conn);
-    struct http_call *call;
-    while ((call = TAILQ_FIRST(&g->calls)) != NULL)
-        call_release(call);
-    free(g);
-}
-
-void http_client_free(struct http_client *c)
-{
-    if (c == NULL)
-        return;
-    struct grave *g = XNEW(struct grave);
-    g->conn = c->conn;
-    TAILQ_INIT(&g->calls);
-    struct http_call *call;
-    while ((call = TAILQ_FIRST(&c->calls)) != NULL) {
-        TAILQ_REMOVE(&c->calls, call, link);
-        call->cancelled = 1;
-        call->client = NULL;
-        call->list = &g->calls;
-        TAILQ_INSERT_TAIL(&g->calls, call, link);
-    }
-    struct timeval zero = {0, 0};
-    if (event_base_once(c->base, -1, EV_TIMEOUT, grave_release, g, &zero) != 0)
-        grave_release(-1, 0, g);
-    free(c);
-}
-
-static void call_error(enum evhttp_request_error e, void *arg)
-{
-    struct http_call *call = arg;
-    call->error = e;
-    call->has_error = 1;
-}
-
-static void call_done(struct evhttp_request *req, void *arg)
-{
-    struct http_call *call = arg;
-    struct http_reply reply = {0};
-    struct buf body = BUF_INIT;
-    call->req = NULL;
-    if (call->cancelled) {
-        /* A freed client's grave releases its calls itself. */
-        if (call->client != NULL)
-            call_release(call);
-        return;
-    }
-    if (req != NULL && evhttp_request_get_response_code(req) > 0) {
-        reply.status = evhttp_request_get_response_code(req);
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        size_t n = evbuffer_get_length(in);
-        buf_reserve(&body, n);
-        evbuffer_remove(in, body.data, n);
-        body.len = n;
-        body.data[n] = '\0';
-        reply.body = body.data;
-        reply.len = n;
-        reply.headers = evhttp_request_get_input_headers(req);
-    } else {
-        reply.status = 0;
-        reply.error = call->has_error ? request_error_text(call->error) : "connection failed";
-        reply.body = "";
-    }
-    http_reply_fn cb = call->cb;
-    void *cb_arg = call->arg;
-    call_release(call);
-    cb(&reply, cb_arg);
-    buf_free(&body);
-}
-
-struct http_call *http_client_request(struct http_client *c, const char *method, const char *path,
-                                      const struct http_header *headers, const void *body,
-                                      size_t len, http_reply_fn cb, void *arg)
-{
-    struct http_call *call = XNEW(struct http_call);
-    call->client = c;
-    call->list = &c->calls;
-    call->cb = cb;
-    call->arg = arg;
-    TAILQ_INSERT_TAIL(&c->calls, call, link);
-
-    struct evhttp_connection *conn = client_connection(c);
-    struct evhttp_request *req = conn ? evhttp_request_new(call_done, call) : NULL;
-    if (req == NULL) {
-        call_release(call);
-        return NULL;
-    }
-    evhttp_request_set_error_cb(req, call_error);
-    fill_request(req, c->host, c->port, headers, body, len);
-    call->req = req;
-    if (evhttp_make_request(conn, req, parse_method(method), path) != 0) {
-        /* libevent has freed req. */
-        call_release(call);
-        return NULL;
-    }
-    return call;
-}
-
-void http_call_cancel(struct http_call *call)
-{
-    if (call == NULL)
-        return;
-    /* The request stays with libevent until its callback runs; we only stop
-     * the callback from reaching the owner. */
-    call->cancelled = 1;
 }
 
 /* ---- streams ---- */

@@ -604,11 +604,14 @@ static void agent_api(struct http_request *req, void *arg)
     }
     switch (call->type) {
     case TEPUI__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
-        if (call->status_update == NULL) {
+        if (call->status_update == NULL && call->n_status_updates == 0) {
             http_respond_error(req, 400, "Expecting 'status_update' to be present");
             goto out;
         }
-        task_status_update(m, call->status_update, a);
+        if (call->status_update != NULL)
+            task_status_update(m, call->status_update, a);
+        for (size_t i = 0; i < call->n_status_updates; i++)
+            task_status_update(m, call->status_updates[i], a);
         break;
     case TEPUI__INTERNAL__AGENT_CALL__TYPE__PONG:
         a->pong_received = 1;

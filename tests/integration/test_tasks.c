@@ -2,8 +2,8 @@
  * and their order, exit statuses, kills and their escalation, reliable
  * status updates, reconciliation, resources coming back, the environment
  * and user a task runs with, the agent's /files endpoints, many tasks, an
- * executor that dies, and LAUNCH_GROUP validation. (A task group that runs
- * needs the default executor, which is not written yet.) */
+ * executor that dies, and LAUNCH_GROUP validation (task groups that run are
+ * test_task_groups.c's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

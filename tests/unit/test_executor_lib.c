@@ -575,6 +575,25 @@ static void sandbox_variable_is_set_when_the_agent_did_not(void **state)
     pb_free(task);
 }
 
+/* The default executor points MESOS_SANDBOX at each task's own sandbox. */
+static void env_set_replaces_in_place_or_appends(void **state)
+{
+    char *base[] = {"A=1", "MESOS_SANDBOX=/executor", "Z=9", NULL};
+    (void)state;
+    Tepui__TaskInfo *task = task_with_env(NULL, 0);
+    char **env = command_environment(base, task, NULL, NULL);
+    env = command_env_set(env, "MESOS_SANDBOX", "/executor/tasks/t1");
+    env = command_env_set(env, "NEW", "x");
+    assert_string_equal(env[0], "A=1");
+    assert_string_equal(env[1], "MESOS_SANDBOX=/executor/tasks/t1");
+    assert_string_equal(env[2], "Z=9");
+    assert_string_equal(command_env_get(env, "NEW"), "x");
+    assert_string_equal(command_env_get(env, "MESOS_ALLOCATION_ROLE"), "analytics");
+    assert_null(env[5]);
+    command_strv_free(env);
+    pb_free(task);
+}
+
 static void secret_environment_variable_fails_the_task(void **state)
 {
     Tepui__Environment__Variable s = TEPUI__ENVIRONMENT__VARIABLE__INIT;
@@ -722,6 +741,7 @@ int main(void)
         cmocka_unit_test(command_without_value_fails_in_mesos_words),
         cmocka_unit_test(environment_overrides_in_place_and_appends),
         cmocka_unit_test(sandbox_variable_is_set_when_the_agent_did_not),
+        cmocka_unit_test(env_set_replaces_in_place_or_appends),
         cmocka_unit_test(secret_environment_variable_fails_the_task),
         cmocka_unit_test(task_user_is_the_command_user_else_the_framework_user),
         cmocka_unit_test(exit_messages_match_mesos),

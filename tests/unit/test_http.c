@@ -173,6 +173,87 @@ static void query_and_prefix_routes(void **state)
     assert_int_equal(f->last_status, 400);
 }
 
+struct ordered {
+    struct fixture *f;
+    int expected;       /* the index the next reply must carry */
+    int out_of_order;
+    int done;
+    int failed;
+    struct http_client *free_me;
+};
+
+static void on_ordered(const struct http_reply *r, void *arg)
+{
+    struct ordered *o = arg;
+    if (r->status != 200) {
+        o->failed++;
+    } else {
+        int got = atoi(r->body);
+        if (got != o->expected)
+            o->out_of_order++;
+        o->expected++;
+    }
+    o->done++;
+    if (o->free_me != NULL) {
+        http_client_free(o->free_me);
+        o->free_me = NULL;
+    }
+}
+
+static void pipelined_calls_complete_in_order(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client *c = http_client_new(f->base, "127.0.0.1", f->port, 5);
+    struct ordered o = {.f = f};
+    for (int i = 0; i < 1000; i++) {
+        char body[16];
+        snprintf(body, sizeof(body), "%d", i);
+        assert_non_null(http_client_request(c, "POST", "/echo", NULL, body, strlen(body),
+                                            on_ordered, &o));
+    }
+    for (int i = 0; i < 4000 && o.done < 1000; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+    }
+    assert_int_equal(o.done, 1000);
+    assert_int_equal(o.failed, 0);
+    assert_int_equal(o.out_of_order, 0);
+    http_client_free(c);
+}
+
+static void calls_to_a_closed_port_all_fail(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client *c = http_client_new(f->base, "127.0.0.1", 1, 5);
+    struct ordered o = {.f = f};
+    for (int i = 0; i < 3; i++)
+        http_client_request(c, "GET", "/x", NULL, NULL, 0, on_ordered, &o);
+    for (int i = 0; i < 400 && o.done < 3; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+    }
+    assert_int_equal(o.done, 3);
+    assert_int_equal(o.failed, 3);
+    http_client_free(c);
+}
+
+static void client_freed_inside_a_callback_calls_nothing_more(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client *c = http_client_new(f->base, "127.0.0.1", f->port, 5);
+    struct ordered o = {.f = f, .free_me = c};
+    for (int i = 0; i < 10; i++)
+        http_client_request(c, "POST", "/echo", NULL, "0", 1, on_ordered, &o);
+    for (int i = 0; i < 100; i++) {
+        struct timeval tv = {0, 5000};
+        event_base_loopexit(f->base, &tv);
+        event_base_dispatch(f->base);
+    }
+    assert_int_equal(o.done, 1);
+}
+
 static void c_opened(struct http_client_stream *s, int status, const struct evkeyvalq *h, void *arg)
 {
     struct fixture *f = arg;
@@ -257,6 +338,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_path_is_404, setup, teardown),
         cmocka_unit_test_setup_teardown(oversized_body_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(query_and_prefix_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipelined_calls_complete_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(calls_to_a_closed_port_all_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_freed_inside_a_callback_calls_nothing_more, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(stream_delivers_chunks_and_server_sees_client_leave, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(client_sees_server_end_stream, setup, teardown),
