@@ -266,6 +266,7 @@ static void fetcher_case(const char *fetcher, const char *dir, const char *name,
     snprintf(uri, sizeof(uri), "http://127.0.0.1:%d%s", srv.port, path);
     snprintf(cache_file, sizeof(cache_file), "%s/cache-%s", dir, name);
     double direct = 0, cached = 0;
+    sync();
     for (int i = 0; i < n; i++) {
         snprintf(sandbox, sizeof(sandbox), "%s/sandbox", dir);
         direct += run_fetcher(fetcher, sandbox, uri,
@@ -273,6 +274,7 @@ static void fetcher_case(const char *fetcher, const char *dir, const char *name,
     }
     run_fetcher(fetcher, sandbox, uri, TEPUI__INTERNAL__FETCH_PLAN__ACTION__DOWNLOAD_AND_CACHE,
                 cache_file);
+    sync();
     for (int i = 0; i < n; i++)
         cached += run_fetcher(fetcher, sandbox, uri,
                               TEPUI__INTERNAL__FETCH_PLAN__ACTION__RETRIEVE_FROM_CACHE,
@@ -423,6 +425,8 @@ static int agent_case(const char *master, const char *label, const char *path, s
         b.check = xstrdup("true");
     }
     int hits_before = path ? hits(path) : 0;
+    /* No case pays for the writeback of the one before. */
+    sync();
     b.base = event_base_new();
     Tepui__FrameworkInfo fi = TEPUI__FRAMEWORK_INFO__INIT;
     struct passwd *pw = getpwuid(getuid());

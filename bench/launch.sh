@@ -4,7 +4,9 @@
 # ACCEPT-to-RUNNING and ACCEPT-to-FINISHED percentiles, the resident memory
 # of master and agent (idle and peak), and, measured in the same run, the
 # machine's raw process-spawn rate and the same N trivial jobs on Slurm, with
-# tepui's rate as a ratio to both.
+# tepui's rate as a ratio to both. Then the control plane alone: tasks as work
+# items of one custom executor that runs them on a thread pool
+# (frameworks/examples/thread_executor), so no process starts per task.
 #
 #   bench/launch.sh [N] [WINDOW]     (defaults: 2000 tasks, 32 in flight)
 #
@@ -14,6 +16,8 @@ cd "$(dirname "$0")/.."
 N=${1:-2000}
 WINDOW=${2:-32}
 SLURM_N=${SLURM_N:-500}
+CP_N=${CP_N:-50000}
+CP_WINDOW=${CP_WINDOW:-1000}
 
 make -s -j"$(nproc)" bench
 bin=build/bin
@@ -61,6 +65,14 @@ echo "$out"
 tepui_rate=$(echo "$out" | awk '/^throughput/ {print $2}')
 echo "== tepui, 300 tasks one at a time (latency without queueing)"
 build/bench/launch --master="127.0.0.1:$mport" --tasks=300 --window=1 | grep -v '^tasks'
+echo "== tepui control plane: $CP_N tasks as work items of one thread-pool executor, $CP_WINDOW in flight"
+cp_out=$(build/bench/launch --master="127.0.0.1:$mport" --tasks="$CP_N" --window="$CP_WINDOW" \
+    --executor="$(pwd)/build/examples/thread_executor" --cpus=0.001 --mem=0.01)
+echo "$cp_out" | grep -v 'RUNNING'
+cp_rate=$(echo "$cp_out" | awk '/^throughput/ {print $2}')
+echo "== the same, one task at a time"
+build/bench/launch --master="127.0.0.1:$mport" --tasks=2000 --window=1 \
+    --executor="$(pwd)/build/examples/thread_executor" --cpus=0.001 --mem=0.01 | grep -v 'RUNNING\|^tasks'
 echo "peak RSS: master $(rss $master VmHWM) KiB, agent $(rss $agent VmHWM) KiB"
 kill "$agent" "$master"
 wait "$agent" "$master" 2>/dev/null || true
@@ -80,6 +92,7 @@ if [ "${TEPUI_BENCH_SLURM:-1}" != 0 ] && [ "$(id -u)" = 0 ]; then
 fi
 
 echo "== summary"
+echo "tepui control plane (no process per task): $cp_rate tasks/s"
 echo "tepui: $tepui_rate tasks/s; raw spawn: $spawn_rate processes/s; ratio $(echo "$tepui_rate / $spawn_rate" | bc -l | xargs printf '%.2f')"
 if [ -n "$slurm_rate" ]; then
     echo "Slurm array: $slurm_rate jobs/s; tepui / Slurm = $(echo "$tepui_rate / $slurm_rate" | bc -l | xargs printf '%.1f')x"

@@ -62,8 +62,9 @@ extern char **environ;
 #define EXECUTOR_CPUS 0.1
 #define EXECUTOR_MEM 64.0
 
-/* Declining an offer we have no use for keeps it from us this long; a
- * REVIVE when work comes in lifts that. */
+/* Declining an offer we have no use for keeps it from us this long, and
+ * what an accept leaves over for the shorter time; a REVIVE when new work
+ * comes in (a level, a render, a retry) lifts both. */
 #define DECLINE_IDLE_SECS 30.0
 #define DECLINE_BUSY_SECS 1.0
 /* Downloads of a screenshot are tried this many times, this far apart. */
@@ -146,6 +147,14 @@ struct download {
     struct download *next;
 };
 
+/* An ACCEPT in flight: the tasks it launches, in case it is refused. */
+struct accept_call {
+    struct rendler *r;
+    char **task_ids;
+    size_t n;
+    struct accept_call *next;
+};
+
 struct options {
     char *master;
     char *url;
@@ -193,9 +202,10 @@ struct rendler {
     struct task *tasks;       /* live attempts, by task id */
     struct agent_rec *agents;
     struct download *downloads;
+    struct accept_call *accepts;
     int task_seq;
     int suppressed;
-    int declined_idle;        /* offers declined for DECLINE_IDLE_SECS since the last revive */
+    int filtered;             /* resources refused (declined, or left over) since the last revive */
     struct event *revive_event;
 
     /* the executors' archive and the server that hands it out */
@@ -248,7 +258,7 @@ static struct page *page_add(struct rendler *r, const char *url, int depth, enum
 
 static void schedule_revive(struct rendler *r)
 {
-    if (r->suppressed || r->declined_idle)
+    if (r->suppressed || r->filtered)
         event_active(r->revive_event, EV_TIMEOUT, 0);
 }
 
@@ -525,13 +535,49 @@ static void decline(struct rendler *r, const Tepui__Offer *o, double refuse_seco
     tepui_scheduler_decline(r->sched, ids, 1, &filters, NULL, NULL);
 }
 
+static void accept_call_free(struct rendler *r, struct accept_call *ac)
+{
+    for (struct accept_call **p = &r->accepts; *p; p = &(*p)->next)
+        if (*p == ac) {
+            *p = ac->next;
+            break;
+        }
+    for (size_t i = 0; i < ac->n; i++)
+        free(ac->task_ids[i]);
+    free(ac->task_ids);
+    free(ac);
+}
+
+/* The master answers an ACCEPT 202 and reports on each task with updates.
+ * Refused outright, the call launched nothing: its tasks are failed
+ * attempts. Unanswered, it may or may not have: reconciliation tells. */
+static void accept_done(struct tepui_scheduler *s, const struct tepui_call_result *res, void *arg)
+{
+    struct accept_call *ac = arg;
+    struct rendler *r = ac->r;
+    if (res->status == 0 && ac->n > 0) {
+        log_warn("no answer to an ACCEPT (%s); reconciling its %zu task(s)", res->error, ac->n);
+        tepui_scheduler_reconcile(s, (const char *const *)ac->task_ids, NULL, ac->n, NULL, NULL);
+    } else if (res->status >= 300) {
+        char why[256];
+        snprintf(why, sizeof(why), "ACCEPT answered %d: %.200s", res->status, res->body);
+        for (size_t i = 0; i < ac->n; i++) {
+            struct task *t = NULL;
+            HASH_FIND_STR(r->tasks, ac->task_ids[i], t);
+            if (t != NULL && !t->finished)
+                task_failed(r, t, why, 0);
+        }
+    }
+    accept_call_free(r, ac);
+}
+
 /* Packs waiting jobs (crawls first: they drive the crawl) into one offer,
  * adding an executor's resources where it does not run yet. */
 static void use_offer(struct rendler *r, const Tepui__Offer *o)
 {
     if (r->finishing || r->n_queued == 0) {
         decline(r, o, DECLINE_IDLE_SECS);
-        r->declined_idle = 1;
+        r->filtered = 1;
         if (!r->finishing && !r->suppressed && r->n_queued == 0) {
             /* Nothing to do until a task ends: stop the offers. */
             tepui_scheduler_suppress(r->sched, NULL, 0, NULL, NULL);
@@ -613,6 +659,7 @@ static void use_offer(struct rendler *r, const Tepui__Offer *o)
         r->queue[kind] = kept;
         r->queue_tail[kind] = last_kept;
     }
+    r->filtered = 1;
     if (n == 0) {
         decline(r, o, DECLINE_BUSY_SECS);
     } else {
@@ -622,7 +669,18 @@ static void use_offer(struct rendler *r, const Tepui__Offer *o)
         Tepui__Filters filters = TEPUI__FILTERS__INIT;
         filters.has_refuse_seconds = 1;
         filters.refuse_seconds = DECLINE_BUSY_SECS;
-        tepui_scheduler_accept(r->sched, ids, 1, ops, 1, &filters, NULL, NULL);
+        struct accept_call *ac = XNEW(struct accept_call);
+        ac->r = r;
+        ac->task_ids = xcalloc(n, sizeof(char *));
+        for (size_t i = 0; i < n; i++)
+            ac->task_ids[ac->n++] = xstrdup(infos[i]->task_id->value);
+        ac->next = r->accepts;
+        r->accepts = ac;
+        if (tepui_scheduler_accept(r->sched, ids, 1, ops, 1, &filters, accept_done, ac) != 0) {
+            /* Not even sent (we are between subscriptions): as if refused. */
+            struct tepui_call_result refused = {.status = 503, .body = "not subscribed"};
+            accept_done(r->sched, &refused, ac);
+        }
         tepui_message_free(op);
         r->stats.launched += (int)n;
     }
@@ -636,13 +694,13 @@ static void revive_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rendler *r = arg;
     (void)fd, (void)what;
-    if (r->finishing || !(r->suppressed || r->declined_idle) ||
+    if (r->finishing || !(r->suppressed || r->filtered) ||
         !tepui_scheduler_is_subscribed(r->sched))
         return;
     log_info("new work: reviving offers");
     tepui_scheduler_revive(r->sched, NULL, 0, NULL, NULL);
     r->suppressed = 0;
-    r->declined_idle = 0;
+    r->filtered = 0;
 }
 
 /* ---- scheduler callbacks ---- */
@@ -661,7 +719,7 @@ static void on_subscribed(struct tepui_scheduler *s, const Tepui__Scheduler__Eve
     size_t n = HASH_COUNT(r->tasks);
     log_info("re-subscribed; reconciling %zu task(s)", n);
     r->suppressed = 0;
-    r->declined_idle = 0;
+    r->filtered = 0;
     if (n == 0)
         return;
     const char **ids = xcalloc(n, sizeof(char *));
@@ -761,6 +819,24 @@ static void on_message(struct tepui_scheduler *s, const Tepui__Scheduler__Event_
         rendler_result_clear(res);
         free(res);
         return;
+    }
+    if (res->kind == RENDLER_RESULT_CRAWL) {
+        /* Links come from the network: only normalized http(s) URLs, once
+         * each, make it into the graph. */
+        struct link_set links = {0};
+        for (size_t i = 0; i < res->n_links; i++) {
+            char *url = url_resolve(NULL, res->links[i]);
+            if (url != NULL)
+                link_set_add(&links, url);
+            free(url);
+            free(res->links[i]);
+        }
+        free(res->links);
+        res->links = links.urls;
+        res->n_links = links.n;
+        links.urls = NULL;
+        links.n = 0;
+        link_set_free(&links);
     }
     t->result = res;
     if (t->finished)
@@ -1349,6 +1425,8 @@ static void rendler_free(struct rendler *r)
 {
     while (r->downloads != NULL)
         download_free(r, r->downloads);
+    while (r->accepts != NULL)
+        accept_call_free(r, r->accepts);
     struct task *t, *ttmp;
     HASH_ITER(hh, r->tasks, t, ttmp) {
         task_free(r, t);

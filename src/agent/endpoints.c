@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/fetcher.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -262,6 +263,7 @@ static void metrics_handler(struct http_request *req, void *arg)
     json_object_set_new(o, "slave/invalid_status_updates",
                         json_real((double)a->metrics.invalid_status_updates));
     json_object_set_new(o, "slave/launched_tasks", json_real((double)a->metrics.launched_tasks));
+    fetcher_metrics(a, o);
     static const char *names[] = {"cpus", "mem", "disk", "gpus"};
     for (size_t i = 0; i < 4; i++) {
         char key[64];

@@ -114,6 +114,7 @@ struct fetcher {
     struct cache_entry *entries;      /* by key */
     struct cache_entry *lru;          /* READY entries, least recently used first */
     struct fetch *running;            /* by pid */
+    uint64_t succeeded, failed;       /* fetches, for /metrics/snapshot */
 };
 
 static int uri_is_network(const char *uri)
@@ -360,14 +361,25 @@ static void fetch_stop_waiting(struct fetch *f)
     f->n_waiting = 0;
 }
 
-/* Completes the entries the fetch downloaded and drops its references. */
+/* Completes the entries the fetch downloaded and drops its references. A
+ * READY entry whose file is gone (removed by hand: the fetcher then
+ * downloaded straight into the sandbox) leaves the cache. */
 static void fetch_release(struct fetch *f)
 {
     struct fetcher *fr = f->fetcher;
     for (size_t i = 0; i < f->n_items; i++) {
         struct cache_entry *ce = f->items[i].entry;
-        if (ce != NULL && ce->owner == f && ce->state == ENTRY_DOWNLOADING)
+        struct stat st;
+        if (ce != NULL && ce->owner == f && ce->state == ENTRY_DOWNLOADING) {
             entry_complete(fr, ce);
+        } else if (ce != NULL && ce->state == ENTRY_READY && !ce->dead &&
+                   stat(ce->path, &st) != 0) {
+            log_warn("the fetcher cache file %s of %s is gone", ce->path, ce->uri);
+            DL_DELETE(fr->lru, ce);
+            HASH_DEL(fr->entries, ce);
+            fr->cache_used -= ce->size;
+            ce->dead = 1;
+        }
     }
     fetch_stop_waiting(f);
     for (size_t i = 0; i < f->n_items; i++) {
@@ -595,6 +607,7 @@ static void fetch_finished(struct fetch *f, int wait_status, const char *reason)
         return;
     }
     if (ok) {
+        f->fetcher->succeeded++;
         log_info("fetched the URIs of executor %s of framework %s in %.3fs", e->id,
                  e->framework->id, took);
         fetch_free(f);
@@ -603,6 +616,7 @@ static void fetch_finished(struct fetch *f, int wait_status, const char *reason)
     }
     char status_text[128];
     describe_status(wait_status, status_text, sizeof(status_text));
+    f->fetcher->failed++;
     e->reason_set = 1;
     e->reason = TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED;
     free(e->reason_message);
@@ -621,13 +635,18 @@ int fetcher_start(struct agent *a, struct agent_executor *e, struct error *err)
     const Tepui__CommandInfo *cmd = e->info->command;
     if (cmd == NULL || cmd->n_uris == 0)
         return 0;
-    if (fr == NULL || fr->program == NULL)
+    if (fr == NULL || fr->program == NULL) {
+        if (fr != NULL)
+            fr->failed++;
         return error_set(err, -ENOENT, "Failed to fetch all URIs for container '%s': "
                          "tepui-fetcher is not installed beside tepui-executor",
                          e->container_id);
+    }
     int rc = containers_prepare_sandbox(a, e, err);
-    if (rc != 0)
+    if (rc != 0) {
+        fr->failed++;
         return rc;
+    }
 
     struct fetch *f = XNEW(struct fetch);
     f->fetcher = fr;
@@ -659,6 +678,7 @@ int fetcher_start(struct agent *a, struct agent_executor *e, struct error *err)
         return 1;
     }
     if ((rc = fetch_spawn(f, err)) != 0) {
+        fr->failed++;
         e->fetch = NULL;
         f->e = NULL;
         fetch_release(f);
@@ -724,6 +744,21 @@ void fetcher_reaped(struct agent *a, pid_t pid, int wait_status)
     while (n > 0 && (reason[n - 1] == '\n' || reason[n - 1] == ' '))
         reason[--n] = '\0';
     fetch_finished(f, wait_status, n > 0 ? reason : NULL);
+}
+
+void fetcher_metrics(const struct agent *a, json_t *o)
+{
+    const struct fetcher *fr = a->fetcher;
+    if (fr == NULL)
+        return;
+    json_object_set_new(o, "containerizer/fetcher/cache_size_total_bytes",
+                        json_real((double)fr->cache_limit));
+    json_object_set_new(o, "containerizer/fetcher/cache_size_used_bytes",
+                        json_real((double)fr->cache_used));
+    json_object_set_new(o, "containerizer/fetcher/task_fetches_succeeded",
+                        json_real((double)fr->succeeded));
+    json_object_set_new(o, "containerizer/fetcher/task_fetches_failed",
+                        json_real((double)fr->failed));
 }
 
 int fetcher_init(struct agent *a, struct error *err)

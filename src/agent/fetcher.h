@@ -34,5 +34,8 @@ void fetcher_kill(struct agent *a, struct agent_executor *e);
 void fetcher_forget(struct agent *a, struct agent_executor *e);
 /* A child process is gone: when it was a fetcher, its fetch ends. */
 void fetcher_reaped(struct agent *a, pid_t pid, int wait_status);
+/* Mesos's containerizer/fetcher metrics: the cache's size and use, and
+ * the fetches that succeeded and failed. */
+void fetcher_metrics(const struct agent *a, json_t *o);
 
 #endif

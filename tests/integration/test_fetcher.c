@@ -697,7 +697,87 @@ static void file_uris_and_absolute_paths_are_copied(void **state)
     h_sched_close(&s);
 }
 
+static const char *thread_executor(void)
+{
+    static char path[600];
+    const char *dir = getenv("TEPUI_BUILD_DIR");
+    char rel[500];
+    snprintf(rel, sizeof(rel), "%s/examples/thread_executor", dir ? dir : "build");
+    if (realpath(rel, path) == NULL)
+        snprintf(path, sizeof(path), "%s", rel);
+    return path;
+}
+
+/* A task for a custom executor that runs ./bin/executor, fetched from
+ * executor_uri (taken). */
+static json_t *executor_task(const Tepui__Offer *o, const char *id, char *executor_uri)
+{
+    json_t *uris = json_pack("[o]", uri(executor_uri, "bin/executor", 1, -1, 0));
+    return json_pack("{s:s,s:{s:s},s:{s:s},s:s,s:[{s:s,s:s,s:{s:f}}],"
+                     "s:{s:{s:s},s:s,s:{s:s,s:b,s:o},s:[{s:s,s:s,s:{s:f}}]}}",
+                     "name", id, "task_id", "value", id, "agent_id", "value", o->agent_id->value,
+                     "data", "ZG9uZQ==" /* "done" */, "resources", "name", "cpus", "type",
+                     "SCALAR", "scalar", "value", 0.1, "executor", "executor_id", "value", id,
+                     "type", "CUSTOM", "command", "value", "./bin/executor", "shell", 0, "uris",
+                     uris, "resources", "name", "cpus", "type", "SCALAR", "scalar", "value", 0.1);
+}
+
+static void custom_executor_is_fetched_from_its_uris(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched s;
+    subscribe(f, &s, NULL);
+    Tepui__Offer *o = next_offer(&s);
+    launch(&s, o, json_pack("[o]", executor_task(o, "fetched", xstrdup(thread_executor()))));
+    pb_free(o);
+    Tepui__TaskStatus *st = wait_terminal(&s, "fetched");
+    if (st->state != TEPUI__TASK_STATE__TASK_FINISHED)
+        fprintf(stderr, "fetched: %s\n", st->message ? st->message : "");
+    assert_int_equal(st->state, TEPUI__TASK_STATE__TASK_FINISHED);
+    pb_free(st);
+
+    /* Its tasks fail when the executor cannot be fetched. */
+    o = next_offer(&s);
+    char *missing = url(f, "/no-executor");
+    launch(&s, o, json_pack("[o]", executor_task(o, "unfetched", xstrdup(missing))));
+    pb_free(o);
+    st = wait_terminal(&s, "unfetched");
+    assert_int_equal(st->state, TEPUI__TASK_STATE__TASK_FAILED);
+    assert_int_equal(st->reason, TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+    assert_non_null(strstr(st->message, missing));
+    pb_free(st);
+    free(missing);
+    h_sched_close(&s);
+}
+
 /* ---- 2. the cache ---- */
+
+static int count_cache_files(struct fixture *f)
+{
+    char cache[700];
+    snprintf(cache, sizeof(cache), "%s/fetch", f->c.agents[0].dir);
+    DIR *d = opendir(cache);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] == 'c';
+    closedir(d);
+    return n;
+}
+
+static void remove_cache_files(struct fixture *f)
+{
+    char cache[700];
+    snprintf(cache, sizeof(cache), "%s/fetch", f->c.agents[0].dir);
+    DIR *d = opendir(cache);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] == 'c')
+            assert_int_equal(unlinkat(dirfd(d), de->d_name, 0), 0);
+    closedir(d);
+}
 
 static void cached_uri_is_downloaded_once(void **state)
 {
@@ -720,6 +800,26 @@ static void cached_uri_is_downloaded_once(void **state)
     }
     assert_int_equal(hits(&f->srv, "/cached.tar.gz"), 1);
     assert_int_equal(hits(&f->srv, "/uncached.txt"), 3);
+    /* As Mesos's containerizer/fetcher metrics. */
+    int port = f->c.agents[0].port;
+    assert_true(h_metric(port, "containerizer/fetcher/task_fetches_succeeded") == 3);
+    assert_true(h_metric(port, "containerizer/fetcher/task_fetches_failed") == 0);
+    assert_true(h_metric(port, "containerizer/fetcher/cache_size_total_bytes") ==
+                2.0 * 1024 * 1024 * 1024);
+    assert_true(h_metric(port, "containerizer/fetcher/cache_size_used_bytes") > 0);
+
+    /* A cache file removed by hand: the task still gets the URI (fetched
+     * again), and the next one caches it anew. */
+    assert_int_equal(count_cache_files(f), 1);
+    remove_cache_files(f);
+    for (int i = 3; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "cache-%d", i);
+        expect_finished(&s, id, "cat cached/hello.txt",
+                        json_pack("[o]", uri(url(f, "/cached.tar.gz"), NULL, 0, -1, 1)));
+        assert_int_equal(hits(&f->srv, "/cached.tar.gz"), i - 1);
+    }
+    assert_int_equal(count_cache_files(f), 1);
     /* Nobody but the agent reads the cache. */
     char cache[700];
     snprintf(cache, sizeof(cache), "%s/fetch", f->c.agents[0].dir);
@@ -767,20 +867,6 @@ static void tasks_fetching_one_uri_together_share_one_download(void **state)
     }
     assert_int_equal(hits(&f->srv, "/slow.bin"), 1);
     h_sched_close(&s);
-}
-
-static int count_cache_files(struct fixture *f)
-{
-    char cache[700];
-    snprintf(cache, sizeof(cache), "%s/fetch", f->c.agents[0].dir);
-    DIR *d = opendir(cache);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        n += de->d_name[0] == 'c';
-    closedir(d);
-    return n;
 }
 
 static void fetch_cached(struct fixture *f, struct h_sched *s, const char *id, const char *name)
@@ -855,6 +941,7 @@ static void unreachable_or_missing_uris_fail_the_task(void **state)
     assert_non_null(strstr(st->message, missing));
     pb_free(st);
     free(missing);
+    assert_true(h_metric(f->c.agents[0].port, "containerizer/fetcher/task_fetches_failed") == 5);
     /* The agent goes on serving. */
     expect_finished(&s, "after", "echo fine", json_array());
     h_sched_close(&s);
@@ -1141,6 +1228,7 @@ int main(void)
         TEST(plain_files_are_fetched_named_and_made_executable),
         TEST(every_archive_format_is_extracted),
         TEST(file_uris_and_absolute_paths_are_copied),
+        TEST(custom_executor_is_fetched_from_its_uris),
         TEST(cached_uri_is_downloaded_once),
         TEST(tasks_fetching_one_uri_together_share_one_download),
         cmocka_unit_test_setup_teardown(cache_evicts_the_least_recently_used_beyond_its_size,

@@ -18,6 +18,8 @@
 static void assert_resolves(const char *base, const char *ref, const char *want)
 {
     char *got = url_resolve(base, ref);
+    if (base == NULL)
+        base = "(no base)";
     if (want == NULL) {
         if (got != NULL)
             fail_msg("'%s' against '%s' resolved to '%s', expected nothing", ref, base, got);
