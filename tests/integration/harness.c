@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -84,6 +85,9 @@ static pid_t spawn(char *const argv[], const char *log)
         if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
         setpgid(0, 0);
+        /* A test process that dies (an assertion, a sanitizer abort) takes
+         * its daemons with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execv(argv[0], argv);
         _exit(127);
     }
