@@ -329,6 +329,7 @@ void agent_free(struct agent *a)
     if (a == NULL)
         return;
     master_link_stop(a);
+    executor_api_stop(a);
     struct agent_framework *f, *ftmp;
     HASH_ITER(hh, a->frameworks, f, ftmp) {
         struct agent_executor *e, *etmp;

@@ -40,6 +40,7 @@ struct agent_flags {
     char *launcher_dir;
     double registration_backoff_factor;
     double status_update_retry_interval;
+    double executor_heartbeat_interval;
     int switch_user;
     char *executor_environment_variables;
     long long max_body_size;
@@ -132,6 +133,7 @@ struct agent {
     struct agent_framework *frameworks;
     struct agent_executor *executors_by_pid;
     struct event *sigchld;
+    struct event *executor_heartbeat_timer;
     struct update_stream *updates;    /* status update streams, by framework/task */
     struct {
         char **keys;                  /* streams whose head goes out this turn */
@@ -222,6 +224,7 @@ void containers_fini(struct agent *a);
 
 /* ---- executor_api.c ---- */
 void executor_api_routes(struct agent *a);
+void executor_api_stop(struct agent *a);
 void executor_send_event(struct agent_executor *e, const Tepui__Executor__Event *ev);
 /* Sends everything queued for a newly subscribed executor. */
 void executor_flush_queue(struct agent *a, struct agent_executor *e);

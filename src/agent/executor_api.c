@@ -305,8 +305,40 @@ out:
     pb_free(call);
 }
 
+/* HEARTBEAT events keep executors' subscriptions alive through proxies and
+ * let them notice a dead agent (Mesos sends one every 30 minutes). */
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd;
+    (void)what;
+    Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
+    ev.has_type = 1;
+    ev.type = TEPUI__EXECUTOR__EVENT__TYPE__HEARTBEAT;
+    struct agent_framework *f, *ftmp;
+    HASH_ITER(hh, a->frameworks, f, ftmp) {
+        struct agent_executor *e, *etmp;
+        HASH_ITER(hh, f->executors, e, etmp) {
+            if (e->stream != NULL)
+                executor_send_event(e, &ev);
+        }
+    }
+}
+
+void executor_api_stop(struct agent *a)
+{
+    if (a->executor_heartbeat_timer != NULL)
+        event_free(a->executor_heartbeat_timer);
+    a->executor_heartbeat_timer = NULL;
+}
+
 void executor_api_routes(struct agent *a)
 {
+    if (a->flags.executor_heartbeat_interval > 0) {
+        a->executor_heartbeat_timer = event_new(a->base, -1, EV_PERSIST, heartbeat_cb, a);
+        struct timeval tv = clock_timeval(a->flags.executor_heartbeat_interval);
+        event_add(a->executor_heartbeat_timer, &tv);
+    }
     http_server_route(a->http, "/api/v1/executor", executor_api, a);
     http_server_route(a->http, "/slave(1)/api/v1/executor", executor_api, a);
 }

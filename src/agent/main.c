@@ -40,6 +40,8 @@ int main(int argc, char **argv)
          "Directory holding tepui-executor (default: beside this binary)"},
         {"registration_backoff_factor", FLAG_DURATION, &fl.registration_backoff_factor, "1secs",
          "First (re-)registration backoff; doubles on each failure up to a minute"},
+        {"executor_heartbeat_interval", FLAG_DURATION, &fl.executor_heartbeat_interval, "30mins",
+         "Interval of HEARTBEAT events on executors' subscriptions"},
         {"status_update_retry_interval", FLAG_DURATION, &fl.status_update_retry_interval,
          "10secs", "First retry interval of an unacknowledged status update (doubles to 10mins)"},
         {"switch_user", FLAG_BOOL, &fl.switch_user, "true",

@@ -599,6 +599,22 @@ fail:
     return -1;
 }
 
+size_t h_http_stream_read(int port, const char *path, const char *headers, const char *body,
+                          double seconds, char **out)
+{
+    *out = xstrdup("");
+    int fd = connect_port(port);
+    if (fd < 0)
+        return 0;
+    (void)send_request(fd, port, "POST", path, headers, body, body ? strlen(body) : 0);
+    double deadline = clock_mono() + seconds;
+    size_t n = 0;
+    while (read_more(fd, out, &n, deadline) > 0)
+        ;
+    close(fd);
+    return n;
+}
+
 void h_response_free(struct h_response *r)
 {
     free(r->headers);

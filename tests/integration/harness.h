@@ -76,6 +76,10 @@ const char *h_header(const struct h_response *r, const char *name, char *out, si
  * body); returns 0 or -1 when no complete response came within 10 s. */
 int h_http(int port, const char *method, const char *path, const char *headers,
            const void *body, size_t len, struct h_response *out);
+/* Sends a request whose answer is a stream and collects what arrives within
+ * seconds (headers and body, raw); returns the number of bytes read. */
+size_t h_http_stream_read(int port, const char *path, const char *headers, const char *body,
+                          double seconds, char **out);
 /* GET path and parse the JSON body (asserts 200). */
 json_t *h_get_json(int port, const char *path);
 

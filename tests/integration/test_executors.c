@@ -48,6 +48,12 @@ static int setup_short_registration(void **state)
     return setup_with(state, flags);
 }
 
+static int setup_fast_heartbeats(void **state)
+{
+    static const char *const flags[] = {"--executor_heartbeat_interval=200ms", NULL};
+    return setup_with(state, flags);
+}
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
@@ -382,6 +388,36 @@ static void executor_cannot_speak_for_other_tasks_or_with_bad_uuids(void **state
     h_sched_close(&s);
 }
 
+static void subscribed_executors_get_heartbeats(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched s;
+    h_sched_subscribe(&s, f->c.master.port, WIRE_JSON, h_framework_json("ex", NULL));
+    char *exec = executor_json("threads", thread_executor(), 0);
+    Tepui__Offer *o = next_offer(&s);
+    assert_int_equal(launch_with_executor(&s, o, "a", exec, "sleep:30"), 202);
+    pb_free(o);
+    Tepui__TaskStatus *st = h_sched_wait_state(&s, "a", ST(RUNNING), 20);
+    assert_non_null(st);
+    pb_free(st);
+    /* A subscription in the executor's name gets SUBSCRIBED, then HEARTBEATs. */
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"type\":\"SUBSCRIBE\",\"framework_id\":{\"value\":\"%s\"},\"executor_id\":"
+             "{\"value\":\"threads\"},\"subscribe\":{}}", s.framework_id);
+    char *got = NULL;
+    h_http_stream_read(f->c.agents[0].port, "/api/v1/executor",
+                       "Content-Type: application/json\r\nAccept: application/json\r\n", body, 1.5,
+                       &got);
+    assert_non_null(strstr(got, "\"SUBSCRIBED\""));
+    const char *hb = strstr(got, "\"HEARTBEAT\"");
+    assert_non_null(hb);
+    assert_non_null(strstr(hb + 1, "\"HEARTBEAT\""));
+    free(got);
+    free(exec);
+    h_sched_close(&s);
+}
+
 static void incompatible_executor_info_for_a_running_executor_is_task_error(void **state)
 {
     struct fixture *f = *state;
@@ -423,6 +459,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             incompatible_executor_info_for_a_running_executor_is_task_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(subscribed_executors_get_heartbeats, setup_fast_heartbeats,
+                                        teardown),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
