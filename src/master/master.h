@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "internal.pb-c.h"
 #include "master/allocator/allocator.h"
+#include "master/registry.h"
 #include "mesos.pb-c.h"
 #include "scheduler.pb-c.h"
 #include "wire/codec.h"
@@ -174,6 +175,10 @@ struct master {
     } *unreachable;
     struct allocator *allocator;
     struct master_metrics metrics;
+    /* Leadership: a single master leads from the start; with --zk only the
+     * elected one does, and the others redirect to it. */
+    int leading;
+    struct registry *registry;
 };
 
 /* ---- master.c ---- */
@@ -185,6 +190,16 @@ int master_start(struct master *m, struct error *err);
 void master_new_id(struct master *m, char kind, char *out, size_t n);
 struct framework *master_find_framework(struct master *m, const char *id);
 struct agent *master_find_agent(struct master *m, const char *id);
+
+/* ---- leadership ---- */
+/* Starts acting as the leading master: reads the registry and waits for the
+ * agents it lists to re-register (those that do not, in time, become
+ * unreachable). */
+int master_become_leader(struct master *m, struct error *err);
+/* Stops acting as leader at once (the ZooKeeper session is lost): forgets
+ * frameworks, agents, offers and tasks without telling agents to kill
+ * anything, closes every stream, and waits to be elected again. */
+void master_stop_leading(struct master *m);
 
 /* ---- framework.c ---- */
 struct framework *framework_create(struct master *m, const char *id,

@@ -1,0 +1,103 @@
+/* The registry: what must survive a master failover (Mesos's model), i.e.
+ * which agents were admitted, which are unreachable (since when) and which
+ * are gone for good; later also weights, quota and maintenance. Frameworks
+ * and tasks are not in it: agents and schedulers re-report them.
+ *
+ * One interface, several backends: in memory (tests, --registry=in_memory),
+ * SQLite in the master's work dir (a single master), ZooKeeper (several
+ * masters: the leader writes, a new leader reads it back).
+ *
+ * Writes are asynchronous: the callback runs on the master's loop once the
+ * change is durable (at once for SQLite, after the round trip for ZooKeeper),
+ * or with an error. Changes are applied in the order they are made. */
+#ifndef TEPUI_MASTER_REGISTRY_H
+#define TEPUI_MASTER_REGISTRY_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "mesos.pb-c.h"
+
+enum registry_agent_state {
+    REGISTRY_ADMITTED = 1,
+    REGISTRY_UNREACHABLE = 2,
+    REGISTRY_GONE = 3,
+};
+
+struct registry_agent {
+    char *id;
+    enum registry_agent_state state;
+    double time;                  /* when it became unreachable or gone (wall seconds) */
+    Tepui__AgentInfo *info;       /* as admitted (may be NULL for unreachable/gone) */
+};
+
+/* Everything the registry holds, as loaded by a new leader. */
+struct registry_state {
+    struct registry_agent *agents;
+    size_t n_agents;
+    /* Later: weights, quota, maintenance schedules. */
+};
+
+void registry_state_free(struct registry_state *s);
+
+enum registry_op_type {
+    REGISTRY_ADMIT,               /* agent (with info) admitted */
+    REGISTRY_MARK_UNREACHABLE,    /* agent id, time */
+    REGISTRY_MARK_REACHABLE,      /* an unreachable agent came back: admitted again (with info) */
+    REGISTRY_MARK_GONE,           /* agent id, time: never admitted again */
+    REGISTRY_REMOVE,              /* forget an agent entirely (GC of old entries) */
+};
+
+struct registry_op {
+    enum registry_op_type type;
+    const char *agent_id;
+    const Tepui__AgentInfo *info; /* ADMIT, MARK_REACHABLE */
+    double time;
+};
+
+typedef void (*registry_done_fn)(void *arg, int rc, const struct error *err);
+
+struct registry;
+
+struct registry_backend {
+    const char *name;
+    /* Reads everything (a new leader's recovery). May be called again after
+     * a demotion and re-election. */
+    int (*load)(struct registry *r, struct registry_state *out, struct error *err);
+    /* Queues a change; done (may be NULL) runs on the loop when it is durable. */
+    void (*apply)(struct registry *r, const struct registry_op *op, registry_done_fn done,
+                  void *arg);
+    void (*free)(struct registry *r);
+};
+
+/* Every backend's handle starts with this. */
+struct registry {
+    const struct registry_backend *backend;
+    struct event_base *base;
+};
+
+static inline int registry_load(struct registry *r, struct registry_state *out, struct error *err)
+{
+    return r->backend->load(r, out, err);
+}
+
+static inline void registry_apply(struct registry *r, const struct registry_op *op,
+                                  registry_done_fn done, void *arg)
+{
+    r->backend->apply(r, op, done, arg);
+}
+
+static inline void registry_free(struct registry *r)
+{
+    if (r != NULL)
+        r->backend->free(r);
+}
+
+/* Backends. */
+struct registry *registry_memory_new(struct event_base *base);
+/* The SQLite file (WAL) under dir; err says what is wrong with a corrupt
+ * or half-written file (what can and cannot be recovered). */
+struct registry *registry_sqlite_new(struct event_base *base, const char *dir, struct error *err);
+
+#endif
