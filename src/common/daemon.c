@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -24,6 +25,7 @@ void daemon_signals_init(struct daemon_signals *s, struct event_base *base, cons
 {
     signal_component = component;
     signal(SIGPIPE, SIG_IGN);
+    daemon_raise_fd_limit();
     s->sigint = evsignal_new(base, SIGINT, on_signal, base);
     s->sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(s->sigint, NULL);
@@ -37,6 +39,32 @@ void daemon_signals_free(struct daemon_signals *s)
     if (s->sigterm)
         event_free(s->sigterm);
     s->sigint = s->sigterm = NULL;
+}
+
+long daemon_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    /* Root may go up to the kernel's ceiling. */
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    unsigned long nr_open = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu", &nr_open) != 1)
+            nr_open = 0;
+        fclose(f);
+    }
+    if (nr_open > rl.rlim_max) {
+        struct rlimit up = {nr_open, nr_open};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            return (long)nr_open;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return -1;
+    }
+    return (long)rl.rlim_cur;
 }
 
 int daemon_write_port_file(const char *path, int port)

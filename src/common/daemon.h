@@ -14,6 +14,10 @@ struct daemon_signals {
 void daemon_signals_init(struct daemon_signals *s, struct event_base *base, const char *component);
 void daemon_signals_free(struct daemon_signals *s);
 
+/* Raises the soft limit on open files to the hard limit: a master holds one
+ * connection per agent and per scheduler. Returns the new soft limit. */
+long daemon_raise_fd_limit(void);
+
 /* Writes "PORT\n" to path atomically (a temporary file renamed), so a
  * reader never sees a partial number. Returns 0 or a negative errno. */
 int daemon_write_port_file(const char *path, int port);
