@@ -213,12 +213,16 @@ check: all tests
 	@scripts/run-tests.sh all $(BUILD)
 
 # ---- benchmarks (not part of the suite; see bench/launch.sh) ----------------
-BENCH_SRC := $(filter-out bench/resources_bench.c,$(wildcard bench/*.c))
+BENCH_SRC := $(filter-out bench/resources_bench.c bench/allocator_bench.c,$(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBTEPUI)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-bench: all $(BENCH_BIN)
+# The allocator alone links the master's internals.
+$(BUILD)/bench/allocator_bench: $(OBJ)/bench/allocator_bench.o $(BUILD)/lib/libmaster.a $(LIBTEPUI)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench: all $(BENCH_BIN) $(BUILD)/bench/allocator_bench
 
 # ---- fuzz targets (clang + libFuzzer) --------------------------------------
 # Run one with e.g. build-fuzz/fuzz/fuzz_json -max_total_time=60 (FUZZ_BUILD=dir
