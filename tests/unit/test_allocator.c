@@ -267,6 +267,87 @@ static void suppressed_framework_gets_nothing_until_revived(void **state)
     allocator_free(a);
 }
 
+/* Filters are per role: a framework in two roles that declines the agent in
+ * one is offered it in the other; reviving one role brings back only that
+ * role's offers, however many times the filtered answer was asked before. */
+static void filters_and_revive_are_per_role(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 1, "cpus:4;mem:1024");
+    char *roles[2] = {"a", "b"};
+    allocator_add_framework(a, "f1", roles, 2, 1);
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    char first[32];
+    snprintf(first, sizeof(first), "%s", got[0].role);
+    give_back(a, 3600);
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    assert_string_not_equal(got[0].role, first);
+    give_back(a, 3600);
+    for (int i = 0; i < 3; i++) {
+        allocator_run(a);
+        assert_int_equal(n_got, 0);
+    }
+    char *revived[1] = {first};
+    allocator_revive(a, "f1", revived, 1);
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    assert_string_equal(got[0].role, first);
+    give_back(a, 3600);
+    /* Dropping an agent or a framework drops its filters too. */
+    allocator_remove_agent(a, "agent0");
+    add_agents(a, 1, "cpus:4;mem:1024");
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    give_back(a, 3600);
+    allocator_remove_framework(a, "f1");
+    allocator_free(a);
+}
+
+/* A declined agent stays filtered cycle after cycle; once something else
+ * on it is freed, it is offered again. */
+static void freeing_more_lifts_a_remembered_filter(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 1, "cpus:4;mem:1024");
+    add_framework(a, "f1", "*");
+    add_framework(a, "f2", "*");
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    char holder[32];
+    snprintf(holder, sizeof(holder), "%s", got[0].framework);
+    const char *other = strcmp(holder, "f1") == 0 ? "f2" : "f1";
+    /* The holder keeps a task's worth, the other declines the rest. */
+    struct resources task = RESOURCES_INIT, rest = RESOURCES_INIT;
+    resources_parse("cpus:1;mem:256", NULL, &task, NULL);
+    resources_set_allocation_role(&task, "*");
+    resources_copy(&rest, &got[0].res);
+    resources_subtract(&rest, &task);
+    allocator_recover(a, holder, "agent0", &rest, 3600);
+    clear_got();
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    assert_string_equal(got[0].framework, other);
+    give_back(a, 3600);
+    for (int i = 0; i < 3; i++) {
+        allocator_run(a);
+        assert_int_equal(n_got, 0);
+    }
+    /* The task ends: more is free than either refused. */
+    clear_got();
+    allocator_recover(a, holder, "agent0", &task, -1);
+    allocator_run(a);
+    assert_int_equal(n_got, 1);
+    assert_int_equal(resources_scalar(&got[0].res, "cpus"), 4000);
+    resources_free(&task);
+    resources_free(&rest);
+    clear_got();
+    allocator_free(a);
+}
+
 static void inactive_frameworks_and_agents_are_skipped(void **state)
 {
     (void)state;
@@ -326,6 +407,8 @@ int main(void)
         cmocka_unit_test(refused_resources_are_not_offered_until_the_filter_expires),
         cmocka_unit_test(a_filter_of_one_framework_lets_another_have_the_agent),
         cmocka_unit_test(a_filter_on_less_does_not_hide_more),
+        cmocka_unit_test(filters_and_revive_are_per_role),
+        cmocka_unit_test(freeing_more_lifts_a_remembered_filter),
         cmocka_unit_test(suppressed_framework_gets_nothing_until_revived),
         cmocka_unit_test(inactive_frameworks_and_agents_are_skipped),
         cmocka_unit_test(too_little_to_be_worth_offering_is_kept),

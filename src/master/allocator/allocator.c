@@ -18,11 +18,31 @@
 
 #define LOG_COMPONENT "allocator"
 
+struct alloc_framework;
+struct agent_filters;
+
+struct filter_slot {
+    const struct alloc_framework *framework;   /* the sort key, kept inline */
+    struct agent_filters *filters;
+    /* The last "filtered" answer, kept here so that asking again touches no
+     * other memory: valid for role hit_role while the agent's generation is
+     * hit_generation and until hit_until (the filter's expiry). */
+    uint64_t hit_generation;
+    uint64_t hit_role;
+    double hit_until;
+};
+
 struct alloc_agent {
     char *id;
     struct resources total;
     struct resources available;   /* total minus everything allocated */
+    uint64_t generation;          /* bumped whenever available changes */
     int active;
+    /* The frameworks filtering this agent, sorted by framework address: the
+     * cycle asks "does f filter this agent" for every framework it passes,
+     * so the answer is a binary search in one small array. */
+    struct filter_slot *filters;
+    size_t n_filters, cap_filters;
     UT_hash_handle hh;
 };
 
@@ -30,11 +50,19 @@ struct filter {
     char *role;
     struct resources refused;
     double expires;               /* monotonic seconds */
+    /* The last answer of "refused holds what the agent has free for this
+     * role", valid while the agent's generation is unchanged: a declined
+     * agent is usually asked about again and again with nothing changed. */
+    uint64_t checked_generation;
+    int checked_hit;
     struct filter *next;
 };
 
+/* One framework's filters on one agent: in the agent's sorted array and in
+ * the framework's table (keyed by agent address, for revive and removal). */
 struct agent_filters {
-    char *agent_id;
+    struct alloc_agent *agent;
+    struct alloc_framework *framework;
     struct filter *list;
     UT_hash_handle hh;
 };
@@ -52,7 +80,7 @@ struct alloc_framework {
     struct framework_role *roles;
     size_t n_roles;
     int active;
-    struct agent_filters *filters;  /* by agent id */
+    struct agent_filters *filters;  /* by agent address */
     struct allocation *pending;     /* this cycle's allocations */
     size_t n_pending, cap_pending;
     UT_hash_handle hh;
@@ -60,6 +88,7 @@ struct alloc_framework {
 
 struct alloc_role {
     char *name;
+    uint64_t serial;              /* never reused, unlike the address */
     double weight;
     struct sorter frameworks;
     struct sorter_client *client;   /* in allocator->roles */
@@ -81,6 +110,7 @@ struct allocator {
     struct alloc_framework *frameworks;
     struct allocator_metrics metrics;
     unsigned int seed;
+    uint64_t role_serial;
     struct alloc_agent **scratch_agents;
     size_t cap_scratch_agents;
 };
@@ -118,6 +148,7 @@ static struct alloc_role *role_get(struct allocator *a, const char *name)
         return r;
     r = XNEW(struct alloc_role);
     r->name = xstrdup(name);
+    r->serial = ++a->role_serial;
     r->weight = 1.0;
     sorter_init(&r->frameworks, &a->pool);
     r->client = sorter_add(&a->roles, name, r);
@@ -179,26 +210,96 @@ static void framework_leave_role(struct allocator *a, struct alloc_framework *f,
     role_release_if_unused(a, r);
 }
 
+static void filter_free(struct filter *flt)
+{
+    free(flt->role);
+    resources_free(&flt->refused);
+    free(flt);
+}
+
+/* Index in ag->filters of framework f, or where it would go. */
+static size_t agent_filters_search(const struct alloc_agent *ag, const struct alloc_framework *f,
+                                   int *found)
+{
+    size_t lo = 0, hi = ag->n_filters;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct alloc_framework *m = ag->filters[mid].framework;
+        if (m == f) {
+            *found = 1;
+            return mid;
+        }
+        if ((uintptr_t)m < (uintptr_t)f)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+static struct agent_filters *agent_filters_get(struct alloc_agent *ag, struct alloc_framework *f)
+{
+    int found;
+    size_t i = agent_filters_search(ag, f, &found);
+    if (found)
+        return ag->filters[i].filters;
+    struct agent_filters *af = XNEW(struct agent_filters);
+    af->agent = ag;
+    af->framework = f;
+    if (ag->n_filters == ag->cap_filters) {
+        ag->cap_filters = ag->cap_filters ? ag->cap_filters * 2 : 4;
+        ag->filters = xrealloc(ag->filters, ag->cap_filters * sizeof(*ag->filters));
+    }
+    memmove(&ag->filters[i + 1], &ag->filters[i], (ag->n_filters - i) * sizeof(*ag->filters));
+    ag->filters[i] = (struct filter_slot){.framework = f, .filters = af};
+    ag->n_filters++;
+    HASH_ADD_PTR(f->filters, agent, af);
+    return af;
+}
+
+/* Frees the node and every filter in it. */
+static void agent_filters_drop(struct agent_filters *af)
+{
+    struct alloc_agent *ag = af->agent;
+    int found;
+    size_t i = agent_filters_search(ag, af->framework, &found);
+    if (found) {
+        memmove(&ag->filters[i], &ag->filters[i + 1], (ag->n_filters - i - 1) * sizeof(*ag->filters));
+        ag->n_filters--;
+    }
+    HASH_DEL(af->framework->filters, af);
+    while (af->list != NULL) {
+        struct filter *flt = af->list;
+        af->list = flt->next;
+        filter_free(flt);
+    }
+    free(af);
+}
+
 static void filters_clear(struct alloc_framework *f, const char *role)
 {
     struct agent_filters *af, *tmp;
     HASH_ITER(hh, f->filters, af, tmp) {
+        int removed = 0;
         struct filter **pp = &af->list;
         while (*pp != NULL) {
             struct filter *flt = *pp;
             if (role == NULL || strcmp(flt->role, role) == 0) {
                 *pp = flt->next;
-                free(flt->role);
-                resources_free(&flt->refused);
-                free(flt);
+                filter_free(flt);
+                removed = 1;
             } else {
                 pp = &flt->next;
             }
         }
         if (af->list == NULL) {
-            HASH_DEL(f->filters, af);
-            free(af->agent_id);
-            free(af);
+            agent_filters_drop(af);
+        } else if (removed) {
+            int found;
+            size_t i = agent_filters_search(af->agent, f, &found);
+            if (found)
+                af->agent->filters[i].hit_generation = 0;
         }
     }
 }
@@ -327,6 +428,7 @@ void allocator_add_agent(struct allocator *a, const char *agent_id, const struct
     ag->id = xstrdup(agent_id);
     resources_copy(&ag->total, total);
     resources_copy(&ag->available, total);
+    ag->generation = 1;
     ag->active = 1;
     HASH_ADD_KEYPTR(hh, a->agents, ag->id, strlen(ag->id), ag);
     a->n_agents++;
@@ -340,23 +442,9 @@ void allocator_remove_agent(struct allocator *a, const char *agent_id)
     if (ag == NULL)
         return;
     pool_update(a, &ag->total, -1);
-    struct alloc_framework *f, *tmp;
-    HASH_ITER(hh, a->frameworks, f, tmp) {
-        struct agent_filters *af = NULL;
-        HASH_FIND_STR(f->filters, agent_id, af);
-        if (af == NULL)
-            continue;
-        HASH_DEL(f->filters, af);
-        while (af->list) {
-            struct filter *flt = af->list;
-            af->list = flt->next;
-            free(flt->role);
-            resources_free(&flt->refused);
-            free(flt);
-        }
-        free(af->agent_id);
-        free(af);
-    }
+    while (ag->n_filters > 0)
+        agent_filters_drop(ag->filters[ag->n_filters - 1].filters);
+    free(ag->filters);
     HASH_DEL(a->agents, ag);
     a->n_agents--;
     resources_free(&ag->total);
@@ -419,6 +507,7 @@ void allocator_add_used(struct allocator *a, const char *framework_id, const cha
     resources_copy(&plain, used);
     resources_set_allocation_role(&plain, NULL);
     resources_subtract(&ag->available, &plain);
+    ag->generation++;
     resources_free(&plain);
     attribute(a, framework_find(a, framework_id), used, +1);
 }
@@ -435,6 +524,7 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
     resources_copy(&plain, res);
     resources_set_allocation_role(&plain, NULL);
     resources_add(&ag->available, &plain);
+    ag->generation++;
     if (f != NULL && refuse_seconds > 0 && !resources_empty(&plain)) {
         /* One filter per role the resources were allocated to. */
         for (size_t i = 0; i < res->n; i++) {
@@ -456,13 +546,7 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
             }
             resources_set_allocation_role(&flt->refused, NULL);
             flt->expires = clock_mono() + refuse_seconds;
-            struct agent_filters *af = NULL;
-            HASH_FIND_STR(f->filters, agent_id, af);
-            if (af == NULL) {
-                af = XNEW(struct agent_filters);
-                af->agent_id = xstrdup(agent_id);
-                HASH_ADD_KEYPTR(hh, f->filters, af->agent_id, strlen(af->agent_id), af);
-            }
+            struct agent_filters *af = agent_filters_get(ag, f);
             flt->next = af->list;
             af->list = flt;
         }
@@ -476,34 +560,47 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
 
 /* ---- the cycle ---- */
 
-static int filtered(struct alloc_framework *f, const char *agent_id, const char *role,
+static int filtered(struct alloc_framework *f, struct alloc_agent *ag, const struct alloc_role *r,
                     const struct resources *avail, double now)
 {
-    if (f->filters == NULL)
+    if (ag->n_filters == 0)
         return 0;
-    struct agent_filters *af = NULL;
-    HASH_FIND_STR(f->filters, agent_id, af);
-    if (af == NULL)
+    int found;
+    size_t slot_index = agent_filters_search(ag, f, &found);
+    if (!found)
         return 0;
+    struct filter_slot *slot = &ag->filters[slot_index];
+    if (slot->hit_generation == ag->generation && slot->hit_role == r->serial &&
+        now < slot->hit_until)
+        return 1;
+    struct agent_filters *af = slot->filters;
+    const char *role = r->name;
     int hit = 0;
+    double hit_until = 0;
     struct filter **pp = &af->list;
     while (*pp != NULL) {
         struct filter *flt = *pp;
         if (flt->expires <= now) {
             *pp = flt->next;
-            free(flt->role);
-            resources_free(&flt->refused);
-            free(flt);
+            filter_free(flt);
             continue;
         }
-        if (!hit && strcmp(flt->role, role) == 0 && resources_contains(&flt->refused, avail))
-            hit = 1;
+        if (!hit && strcmp(flt->role, role) == 0) {
+            if (flt->checked_generation != ag->generation) {
+                flt->checked_hit = resources_contains(&flt->refused, avail);
+                flt->checked_generation = ag->generation;
+            }
+            hit = flt->checked_hit;
+            hit_until = flt->expires;
+        }
         pp = &flt->next;
     }
     if (af->list == NULL) {
-        HASH_DEL(f->filters, af);
-        free(af->agent_id);
-        free(af);
+        agent_filters_drop(af);
+    } else if (hit) {
+        slot->hit_generation = ag->generation;
+        slot->hit_role = r->serial;
+        slot->hit_until = hit_until;
     }
     return hit;
 }
@@ -535,6 +632,7 @@ static void give(struct allocator *a, struct alloc_framework *f, struct alloc_ag
         f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
     }
     resources_subtract(&ag->available, res);
+    ag->generation++;
     resources_set_allocation_role(res, r->name);
     struct allocation *al = &f->pending[f->n_pending++];
     al->agent_id = ag->id;
@@ -595,10 +693,13 @@ void allocator_run(struct allocator *a)
                 if (!c->active)
                     break;   /* inactive clients sort last */
                 struct alloc_framework *f = c->data;
-                struct framework_role *fr = framework_role_find(f, r->name);
+                struct framework_role *fr = NULL;
+                for (size_t m = 0; m < f->n_roles && fr == NULL; m++)
+                    if (f->roles[m].role == r)
+                        fr = &f->roles[m];
                 if (fr == NULL || fr->suppressed)
                     continue;
-                if (filtered(f, ag->id, r->name, &avail, now))
+                if (filtered(f, ag, r, &avail, now))
                     continue;
                 struct resources give_res = avail;
                 resources_init(&avail);
