@@ -31,7 +31,12 @@ CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
           -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS += $(PKG_LIBS) -lm -lpthread
+# The ZooKeeper C client (libzookeeper-mt-dev) ships no pkg-config file.
+ZK_LIBS := -lzookeeper_mt
+ifeq ($(wildcard /usr/include/zookeeper/zookeeper.h),)
+$(warning libzookeeper-mt-dev is missing (zookeeper/zookeeper.h): run scripts/install-deps.sh)
+endif
+LDLIBS += $(PKG_LIBS) $(ZK_LIBS) -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -71,6 +76,7 @@ COMMON_SRC := $(wildcard src/common/*.c)
 WIRE_SRC := $(wildcard src/wire/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 LIB_SRC := $(wildcard src/lib/*.c)
+HA_SRC := $(wildcard src/ha/*.c)
 MASTER_SRC := $(wildcard src/master/*.c src/master/*/*.c)
 AGENT_SRC := $(wildcard src/agent/*.c src/agent/*/*.c)
 EXECUTOR_SRC := $(wildcard src/executor/*.c)
@@ -82,7 +88,7 @@ TEST_GEN_OBJ := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(TEST_PROTO_C))
 
 # One static library holds everything shared; each program adds its own objects.
 LIBTEPUI := $(BUILD)/lib/libtepui.a
-LIBTEPUI_OBJ := $(call objs,$(COMMON_SRC) $(WIRE_SRC) $(HTTP_SRC) $(LIB_SRC)) $(GEN_OBJ)
+LIBTEPUI_OBJ := $(call objs,$(COMMON_SRC) $(WIRE_SRC) $(HTTP_SRC) $(HA_SRC) $(LIB_SRC)) $(GEN_OBJ)
 $(LIBTEPUI): $(LIBTEPUI_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

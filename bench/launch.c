@@ -2,7 +2,7 @@
  * tasks as fast as offers allow and prints the throughput and the latency
  * from ACCEPT to TASK_RUNNING and to TASK_FINISHED (p50, p99).
  *
- *   build/bench/launch --master=127.0.0.1:5050 --tasks=2000
+ *   build/bench/launch --master=127.0.0.1:5050 --tasks=2000 [--checkpoint]
  *
  * bench/launch.sh runs it against a fresh master and agent and compares it
  * with Slurm and with the machine's raw process-spawn rate. */
@@ -204,6 +204,7 @@ int main(int argc, char **argv)
     char *master = NULL;
     double timeout = 0;
     char *executor_path = NULL;
+    int checkpoint = 0;
     struct flag_def defs[] = {
         {"master", FLAG_STRING, &master, "127.0.0.1:5050", "The master"},
         {"tasks", FLAG_INT, &b.tasks, "1000", "Number of tasks"},
@@ -215,6 +216,8 @@ int main(int argc, char **argv)
         {"window", FLAG_INT, &b.window, "0",
          "Tasks in flight at most (0: as many as the offers hold)"},
         {"timeout", FLAG_DURATION, &timeout, "300secs", "Give up after this long"},
+        {"checkpoint", FLAG_BOOL, &checkpoint, "false",
+         "Whether the framework checkpoints (agents keep its tasks and updates on disk)"},
     };
     struct flag_set fs = {.program = "launch", .defs = defs, .n = sizeof(defs) / sizeof(defs[0])};
     struct error err = {0};
@@ -246,6 +249,8 @@ int main(int argc, char **argv)
     struct passwd *pw = getpwuid(getuid());
     fi.user = pw ? pw->pw_name : "root";
     fi.name = "launch-benchmark";
+    fi.has_checkpoint = 1;
+    fi.checkpoint = checkpoint;
     struct tepui_scheduler_options so = {.master = master, .format = TEPUI_FORMAT_PROTOBUF};
     struct tepui_scheduler_callbacks cb = {.offers = on_offers, .update = on_update,
                                            .error = on_error};

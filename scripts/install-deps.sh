@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages tepui builds, tests and demos with.
 # Idempotent and quiet: prints nothing when everything is already there.
+# ZooKeeper: the C client to build with; the server (zookeeper, not the
+# zookeeperd service) only for the tests, which start their own on loopback.
 set -eu
 
 PACKAGES="
@@ -8,6 +10,7 @@ build-essential pkg-config git
 libevent-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev libssl-dev uthash-dev
 libcmocka-dev golang-go golang-github-mesos-mesos-go-dev
+libzookeeper-mt-dev zookeeper default-jre-headless
 curl procps psmisc
 graphviz chromium
 "

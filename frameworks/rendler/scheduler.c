@@ -1568,6 +1568,9 @@ int main(int argc, char **argv)
     fi.name = o->name;
     fi.has_failover_timeout = 1;
     fi.failover_timeout = o->failover_timeout;
+    /* Its executors survive an agent's restart. */
+    fi.has_checkpoint = 1;
+    fi.checkpoint = 1;
     struct tepui_scheduler_options so = {
         .master = o->master,
         .format = strcmp(o->api_format, "json") == 0 ? TEPUI_FORMAT_JSON : TEPUI_FORMAT_PROTOBUF,

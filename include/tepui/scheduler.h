@@ -64,7 +64,11 @@ enum tepui_format {
 
 /* Zero means "the default" for every field but master. */
 struct tepui_scheduler_options {
-    const char *master;            /* "host:port", "http://host:port[/prefix]" */
+    /* "host:port", "http://host:port[/prefix]", or "zk://host:port[,...]/path":
+     * the leading master of several, found through ZooKeeper as Mesos's
+     * libraries do; when it changes the library subscribes to the new one
+     * (with the framework id) at once. */
+    const char *master;
     enum tepui_format format;
     /* Re-subscribe with exponential backoff and jitter when the stream breaks,
      * heartbeats stop (max_missed_heartbeats intervals without an event), a
@@ -113,7 +117,7 @@ const char *tepui_scheduler_framework_id(const struct tepui_scheduler *s);
 /* The Mesos-Stream-Id of the current stream, NULL when none. */
 const char *tepui_scheduler_stream_id(const struct tepui_scheduler *s);
 /* "host:port" of the master subscribed to (after redirects), or of the
- * configured master before that. */
+ * configured master before that (a zk:// URL until a leader is detected). */
 const char *tepui_scheduler_leader(const struct tepui_scheduler *s);
 /* 1 between SUBSCRIBED and the end of that stream. */
 int tepui_scheduler_is_subscribed(const struct tepui_scheduler *s);

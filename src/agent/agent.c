@@ -1,6 +1,7 @@
 /* The agent's lifetime and its bookkeeping of frameworks, executors and
  * tasks; --resources and --attributes; detecting the machine's resources. */
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "agent/fetcher.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "ha/zk.h"
 #include "wire/pb.h"
 
 #define LOG_COMPONENT "agent"
@@ -156,18 +158,45 @@ struct agent_framework *agent_find_framework(struct agent *a, const char *id)
     return f;
 }
 
+int agent_framework_checkpoints(const struct agent_framework *f)
+{
+    return f->info->has_checkpoint && f->info->checkpoint;
+}
+
+/* Whether two messages pack to the same bytes. */
+static int same_message(const ProtobufCMessage *x, const ProtobufCMessage *y)
+{
+    size_t n = protobuf_c_message_get_packed_size(x);
+    if (n != protobuf_c_message_get_packed_size(y))
+        return 0;
+    struct buf bx = BUF_INIT, by = BUF_INIT;
+    pb_pack_buf(x, &bx);
+    pb_pack_buf(y, &by);
+    int same = n == 0 || memcmp(bx.data, by.data, n) == 0;
+    buf_free(&bx);
+    buf_free(&by);
+    return same;
+}
+
 struct agent_framework *agent_get_framework(struct agent *a, const Tepui__FrameworkInfo *info)
 {
     struct agent_framework *f = agent_find_framework(a, info->id->value);
     if (f != NULL) {
+        /* Every task carries its FrameworkInfo: only a change is written. */
+        if (same_message(&f->info->base, &info->base))
+            return f;
         pb_free(f->info);
         f->info = PB_COPY(Tepui__FrameworkInfo, info);
+        if (agent_framework_checkpoints(f))
+            ckpt_framework(a, f);
         return f;
     }
     f = XNEW(struct agent_framework);
     f->id = xstrdup(info->id->value);
     f->info = PB_COPY(Tepui__FrameworkInfo, info);
     HASH_ADD_KEYPTR(hh, a->frameworks, f->id, strlen(f->id), f);
+    if (agent_framework_checkpoints(f))
+        ckpt_framework(a, f);
     return f;
 }
 
@@ -205,6 +234,7 @@ void agent_release_framework_if_idle(struct agent *a, struct agent_framework *f)
 {
     if (f->executors != NULL)
         return;
+    ckpt_framework_remove(a, f);
     HASH_DEL(a->frameworks, f);
     pb_free(f->info);
     free(f->id);
@@ -227,12 +257,30 @@ struct agent *agent_new(struct event_base *base, struct agent_flags *flags, stru
     else if (gethostname(a->hostname, sizeof(a->hostname)) != 0)
         snprintf(a->hostname, sizeof(a->hostname), "%s", flags->ip);
 
+    if (strcmp(flags->recover, "reconnect") != 0 && strcmp(flags->recover, "cleanup") != 0) {
+        error_set(err, -EINVAL, "--recover must be 'reconnect' or 'cleanup', not '%s'",
+                  flags->recover);
+        goto fail;
+    }
+    if (strcmp(flags->reconfiguration_policy, "equal") != 0 &&
+        strcmp(flags->reconfiguration_policy, "additive") != 0) {
+        error_set(err, -EINVAL, "--reconfiguration_policy must be 'equal' or 'additive', not '%s'",
+                  flags->reconfiguration_policy);
+        goto fail;
+    }
+    /* Mesos's bound: executors wait at most --recovery_timeout anyway. */
+    if (flags->executor_reregistration_timeout > 15 * 60) {
+        error_set(err, -EINVAL, "--executor_reregistration_timeout must not exceed 15mins");
+        goto fail;
+    }
     int rc = fs_mkdirs(flags->work_dir);
     if (rc != 0) {
         error_set(err, rc, "cannot create --work_dir %s: %s", flags->work_dir, strerror(-rc));
         goto fail;
     }
-    if (http_endpoint_parse(flags->master, 5050, &a->master_ep, err) != 0) {
+    /* A zk:// master is found through ZooKeeper (master_link.c). */
+    if (zk_url_is(flags->master) ? zk_url_parse(flags->master, &(struct zk_url){0}, err) != 0
+                                 : http_endpoint_parse(flags->master, 5050, &a->master_ep, err) != 0) {
         error_prefix(err, "--master");
         goto fail;
     }
@@ -320,7 +368,11 @@ int agent_start(struct agent *a, struct error *err)
     resources_format(&a->total, &res);
     log_info("agent listening on %s:%d with resources %s", a->ip, a->port, buf_cstr(&res));
     buf_free(&res);
-    master_link_start(a);
+    /* What an earlier run left comes back before the agent registers. */
+    if ((rc = recover_start(a, err)) < 0)
+        return rc;
+    if (rc == 0)
+        master_link_start(a);
     return 0;
 }
 
@@ -330,13 +382,10 @@ void agent_free(struct agent *a)
         return;
     master_link_stop(a);
     executor_api_stop(a);
-    struct agent_framework *f, *ftmp;
-    HASH_ITER(hh, a->frameworks, f, ftmp) {
-        struct agent_executor *e, *etmp;
-        HASH_ITER(hh, f->executors, e, etmp) {
-            containers_destroy(a, e);
-        }
-    }
+    recover_stop(a);
+    /* What is pending becomes durable; nothing is written after this, so
+     * forgetting executors below keeps them in the checkpoint. */
+    ckpt_close(a);
     containers_fini(a);
     fetcher_fini(a);
     updates_free_all(a);

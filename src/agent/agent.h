@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <uthash.h>
 
+#include "common/buf.h"
 #include "common/flags.h"
 #include "common/resources.h"
 #include "common/task_state.h"
@@ -25,6 +26,7 @@ struct agent_framework;
 struct agent_executor;
 struct fetcher;
 struct fetch;
+struct checkpoint;
 
 struct agent_flags {
     char *master;
@@ -48,6 +50,11 @@ struct agent_flags {
     char *fetcher_cache_dir;
     long long fetcher_cache_size;
     double fetcher_stall_timeout;
+    char *recover;                    /* reconnect | cleanup */
+    int strict;
+    char *reconfiguration_policy;     /* equal | additive */
+    double executor_reregistration_timeout;
+    double recovery_timeout;
 };
 
 struct agent_task {
@@ -57,6 +64,7 @@ struct agent_task {
     task_state_t state;               /* the newest state the agent knows */
     int launched;                     /* handed to the executor */
     int kill_requested;
+    int64_t ckpt_seq;                 /* its checkpoint row, 0 if none */
     UT_hash_handle hh;                /* executor->tasks */
 };
 
@@ -89,6 +97,14 @@ struct agent_executor {
     Tepui__TaskStatus__Reason reason;
     char *reason_message;
     struct fetch *fetch;              /* fetching its URIs (fetcher.c), before it starts */
+    int64_t ckpt_seq;                 /* its checkpoint row, 0 if none */
+    /* Recovered from the checkpoint by a restarted agent, which is not its
+     * parent: awaiting its re-subscription, its exit comes from a pidfd. */
+    int adopted;                      /* from the checkpoint: not the agent's child */
+    int recovered;                    /* adopted, not re-subscribed yet */
+    int pidfd;                        /* -1 when not watched that way */
+    struct event *exit_watch;
+    struct buf deferred;              /* events waiting for the turn's commit */
     UT_hash_handle hh;                /* framework->executors */
     UT_hash_handle hh_pid;            /* agent->executors_by_pid */
 };
@@ -98,6 +114,7 @@ struct agent_framework {
     Tepui__FrameworkInfo *info;
     struct agent_executor *executors;
     int shutting_down;
+    int64_t ckpt_seq;                 /* its checkpoint row, 0 if none */
     UT_hash_handle hh;
 };
 
@@ -118,6 +135,14 @@ struct agent {
     char *executor_path;              /* the tepui-executor binary */
     Tepui__CommandInfo *default_executor_command;  /* built on first use */
     struct fetcher *fetcher;          /* URIs into sandboxes, and their cache */
+    struct checkpoint *ckpt;          /* checkpoint.c; NULL once closed */
+    /* Recovery (recover.c): executors of the previous run still to
+     * re-subscribe before the agent registers with the master. */
+    int recovering;
+    size_t awaiting_executors;
+    int stop_all_executors;           /* on exit, even those of checkpointing frameworks */
+    struct event *reregistration_timer;
+    double recovery_started;
 
     /* The link to the master. */
     struct http_endpoint master_ep;
@@ -129,6 +154,9 @@ struct agent {
     struct event *reconnect_timer;
     double reconnect_backoff;
     Tepui__MasterInfo *master_info;
+    /* With --master=zk://...: finds the leading master (src/ha/detector.h);
+     * master_ep follows it, and is empty (port 0) while none leads. */
+    struct detector *master_detector;
 
     struct agent_framework *frameworks;
     struct agent_executor *executors_by_pid;
@@ -139,6 +167,7 @@ struct agent {
         char **keys;                  /* streams whose head goes out this turn */
         size_t n, cap;
         struct event *flush;
+        int waiting;                  /* for the checkpoint's commit */
     } batch;
     /* The most recent executors that ended, as /state shows them:
      * [{"framework_id", "framework_name", "executor": {...}}]. */
@@ -148,6 +177,8 @@ struct agent {
         uint64_t launched_tasks, valid_status_updates, invalid_status_updates;
         uint64_t executors_registering, executors_terminated;
         uint64_t registrations, reregistrations;
+        uint64_t recovery_errors;
+        double recovery_time_secs;
     } metrics;
 };
 
@@ -164,6 +195,8 @@ struct agent_task *agent_find_task(struct agent *a, const char *framework_id, co
                                    struct agent_executor **executor);
 /* Drops a framework once nothing of it is left. */
 void agent_release_framework_if_idle(struct agent *a, struct agent_framework *f);
+/* Whether the framework checkpoints (its executors outlive the agent). */
+int agent_framework_checkpoints(const struct agent_framework *f);
 /* Parses --attributes ("rack:2;zone:a;ports:[1-2];tags:{a,b}"). */
 int agent_parse_attributes(const char *text, Tepui__Attribute ***out, size_t *n,
                            struct error *err);
@@ -207,6 +240,21 @@ void tasks_executor_fetched(struct agent *a, struct agent_executor *e);
 void tasks_report(struct agent *a, Tepui__Internal__AgentCall__Subscribe *s);
 void tasks_report_free(Tepui__Internal__AgentCall__Subscribe *s);
 
+/* ---- recover.c ---- */
+/* Reads the checkpoint and rebuilds what the previous run left (or
+ * forgets it: --recover=cleanup, a reboot). Returns 0 when the agent may
+ * register now, 1 when it waits for executors to re-subscribe (it
+ * registers once they have, or at --executor_reregistration_timeout), or a
+ * negative code when it must not start (err says why). */
+int recover_start(struct agent *a, struct error *err);
+/* A recovered executor subscribed again, with what it had not had
+ * acknowledged (its updates are taken already). */
+void recover_executor_subscribed(struct agent *a, struct agent_executor *e,
+                                 const Tepui__Executor__Call__Subscribe *s);
+/* A recovered executor is gone before it re-subscribed. */
+void recover_executor_gone(struct agent *a, struct agent_executor *e);
+void recover_stop(struct agent *a);
+
 /* ---- containers.c ---- */
 int containers_launch(struct agent *a, struct agent_executor *e, struct error *err);
 /* Creates the executor's sandbox (e->directory, the runs' "latest" link,
@@ -220,7 +268,19 @@ void containers_shutdown(struct agent *a, struct agent_executor *e);
 /* SIGKILL to the executor's whole process group at once. */
 void containers_destroy(struct agent *a, struct agent_executor *e);
 void containers_init(struct agent *a);
+/* Agent shutdown: executors of frameworks that checkpoint are left
+ * running (a restarted agent recovers them, as Mesos's); the others are
+ * killed. */
 void containers_fini(struct agent *a);
+/* Whether the checkpointed pid is still e's process (pids are reused: it
+ * must carry e's MESOS_CONTAINER_ID); if so its exit is watched (a pidfd)
+ * and 1 is returned. */
+int containers_reattach(struct agent *a, struct agent_executor *e);
+/* Kills what is left of a container of an earlier run: pid (when it is
+ * still that container's) and its tree, and any process carrying its id. */
+void containers_kill_orphan(struct agent *a, const char *container_id, pid_t pid);
+/* Stops watching a reattached executor's exit. */
+void containers_unwatch(struct agent_executor *e);
 
 /* ---- executor_api.c ---- */
 void executor_api_routes(struct agent *a);
@@ -237,6 +297,11 @@ void updates_acknowledged(struct agent *a, const char *framework_id, const char 
                           const uint8_t *uuid, size_t len);
 /* (Re)sends the head of every stream, after (re)registration. */
 void updates_resend_all(struct agent *a);
+/* A checkpointed update (taken) back into its stream, not sent yet. */
+void updates_recover(struct agent *a, const char *framework_id, Tepui__TaskStatus *status,
+                     int64_t seq);
+/* Checkpoints every stream again (into a new checkpoint file). */
+void updates_checkpoint_all(struct agent *a);
 /* Forgets a framework's streams (it was shut down). */
 void updates_drop_framework(struct agent *a, const char *framework_id);
 int updates_pending(struct agent *a, const char *framework_id, const char *task_id);

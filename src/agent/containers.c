@@ -2,8 +2,9 @@
  * its sandbox, with stdout and stderr going to the sandbox's files, as the
  * framework's user when the agent is root. Destroying a container kills
  * the executor's whole process tree (its children's sessions included);
- * exits are learned from SIGCHLD. cgroups and namespaces come with the
- * isolators. */
+ * exits are learned from SIGCHLD, or, for executors a restarted agent
+ * recovered (it is not their parent), from a pidfd. cgroups and namespaces
+ * come with the isolators. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "agent/fetcher.h"
 #include "common/clock.h"
 #include "common/flags.h"
@@ -153,10 +156,10 @@ static int environ_has(pid_t pid, const char *needle)
  * the container inherits MESOS_CONTAINER_ID, which marks it as a cgroup
  * would. Passes repeat while they find something (a process may fork
  * while one runs). */
-static void kill_leftovers(const struct agent_executor *e)
+static void kill_container_processes(const char *container_id)
 {
     char needle[128];
-    snprintf(needle, sizeof(needle), "MESOS_CONTAINER_ID=%s", e->container_id);
+    snprintf(needle, sizeof(needle), "MESOS_CONTAINER_ID=%s", container_id);
     for (int pass = 0; pass < 5; pass++) {
         int found = 0;
         DIR *d = opendir("/proc");
@@ -169,8 +172,7 @@ static void kill_leftovers(const struct agent_executor *e)
             if (end == de->d_name || *end != '\0' || pid <= 1 || pid == (long)getpid())
                 continue;
             if (environ_has((pid_t)pid, needle)) {
-                log_info("killing process %ld left behind by executor %s of framework %s", pid,
-                         e->id, e->framework->id);
+                log_info("killing process %ld left behind by container %s", pid, container_id);
                 kill((pid_t)pid, SIGKILL);
                 found = 1;
             }
@@ -179,6 +181,21 @@ static void kill_leftovers(const struct agent_executor *e)
         if (!found)
             return;
     }
+}
+
+static void kill_leftovers(const struct agent_executor *e)
+{
+    kill_container_processes(e->container_id);
+}
+
+/* Whether pid is a live (not zombie) process of the container. */
+static int process_of_container(pid_t pid, const char *container_id)
+{
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return 0;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "MESOS_CONTAINER_ID=%s", container_id);
+    return environ_has(pid, needle);
 }
 
 /* ---- launching ---- */
@@ -265,8 +282,12 @@ static int build_environment(struct agent *a, struct agent_executor *e, struct e
     env_set(env, "LIBPROCESS_PORT", "0");
     env_set(env, "LIBPROCESS_IP", a->ip);
     if (checkpoint) {
-        env_set(env, "MESOS_RECOVERY_TIMEOUT", "15mins");
-        env_set(env, "MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs");
+        /* As Mesos: an executor retries at most as far apart as a restarted
+         * agent waits for it. */
+        flags_format_duration(a->flags.recovery_timeout, buf, sizeof(buf));
+        env_set(env, "MESOS_RECOVERY_TIMEOUT", buf);
+        flags_format_duration(a->flags.executor_reregistration_timeout, buf, sizeof(buf));
+        env_set(env, "MESOS_SUBSCRIPTION_BACKOFF_MAX", buf);
     }
     const Tepui__CommandInfo *cmd = e->info->command;
     if (cmd != NULL && cmd->environment != NULL) {
@@ -506,6 +527,8 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
 spawned:
     e->pid = pid;
     HASH_ADD(hh_pid, a->executors_by_pid, pid, sizeof(pid_t), e);
+    if (agent_framework_checkpoints(e->framework))
+        ckpt_executor(a, e);
     log_info("launched executor %s of framework %s as pid %d in %s", e->id, e->framework->id,
              (int)pid, e->directory);
 out:
@@ -531,6 +554,98 @@ void containers_destroy(struct agent *a, struct agent_executor *e)
         fetcher_kill(a, e);
     if (e->pid > 0)
         kill_tree(e->pid, SIGKILL);
+}
+
+/* ---- executors of an earlier run ---- */
+
+static void reattached_exit(struct agent *a, struct agent_executor *e)
+{
+    containers_unwatch(e);
+    e->pid = 0;
+    /* Its exit status is its old parent's to know. Tasks it did not end
+     * mean it did not end cleanly: what it left goes, found by its id (its
+     * pid may already name another process). */
+    int unfinished = e->reason_set;
+    struct agent_task *t, *tmp;
+    HASH_ITER(hh, e->tasks, t, tmp) {
+        unfinished |= !task_state_is_terminal(t->state);
+    }
+    if (unfinished)
+        kill_leftovers(e);
+    if (e->recovered)
+        recover_executor_gone(a, e);
+    if (e->state != EXECUTOR_TERMINATED)
+        tasks_executor_terminated(a, e, -1);
+}
+
+static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent_executor *e = arg;
+    (void)fd;
+    (void)what;
+    reattached_exit(e->agent, e);
+}
+
+/* Without pidfds (Linux before 5.3), the process is looked for now and
+ * then; its container id keeps a reused pid from passing for it. */
+static void poll_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent_executor *e = arg;
+    (void)fd;
+    (void)what;
+    if (!process_of_container(e->pid, e->container_id))
+        reattached_exit(e->agent, e);
+}
+
+int containers_reattach(struct agent *a, struct agent_executor *e)
+{
+    e->pidfd = -1;
+    if (!process_of_container(e->pid, e->container_id))
+        return 0;
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, e->pid, 0);
+#else
+    int fd = -1;
+    errno = ENOSYS;
+#endif
+    if (fd >= 0) {
+        /* The pid could have been reused between the check and the open. */
+        if (!process_of_container(e->pid, e->container_id)) {
+            close(fd);
+            return 0;
+        }
+        e->pidfd = fd;
+        e->exit_watch = event_new(a->base, fd, EV_READ, pidfd_cb, e);
+        event_add(e->exit_watch, NULL);
+    } else {
+        log_warn("cannot watch executor %s (pid %d) with a pidfd (%s); polling for its exit",
+                 e->id, (int)e->pid, strerror(errno));
+        e->exit_watch = event_new(a->base, -1, EV_PERSIST, poll_exit_cb, e);
+        struct timeval tv = {1, 0};
+        event_add(e->exit_watch, &tv);
+    }
+    return 1;
+}
+
+void containers_unwatch(struct agent_executor *e)
+{
+    if (e->exit_watch != NULL) {
+        event_free(e->exit_watch);
+        e->exit_watch = NULL;
+    }
+    if (e->pidfd >= 0)
+        close(e->pidfd);
+    e->pidfd = -1;
+}
+
+void containers_kill_orphan(struct agent *a, const char *container_id, pid_t pid)
+{
+    (void)a;
+    if (process_of_container(pid, container_id)) {
+        log_info("killing executor pid %d of container %s", (int)pid, container_id);
+        kill_tree(pid, SIGKILL);
+    }
+    kill_container_processes(container_id);
 }
 
 static void shutdown_grace_expired(evutil_socket_t fd, short what, void *arg)
@@ -607,17 +722,32 @@ void containers_init(struct agent *a)
 
 void containers_fini(struct agent *a)
 {
-    /* Agent shutdown: every executor is killed and forgotten. */
+    /* Agent shutdown: as Mesos's, executors of frameworks that checkpoint
+     * keep running for the agent's next run; the others are killed. Every
+     * one is forgotten (the checkpoint is closed: it keeps them). */
     struct agent_framework *f, *ftmp;
     HASH_ITER(hh, a->frameworks, f, ftmp) {
+        int keep = agent_framework_checkpoints(f) && !a->stop_all_executors;
         f->shutting_down = 1;
         struct agent_executor *e, *etmp;
         HASH_ITER(hh, f->executors, e, etmp) {
-            if (e->pid > 0) {
+            if (e->fetch != NULL)
+                fetcher_kill(a, e);
+            if (e->pid > 0 && keep) {
+                log_info("leaving executor %s of framework %s (pid %d) running for the agent's "
+                         "next run", e->id, f->id, (int)e->pid);
+                if (!e->adopted)
+                    HASH_DELETE(hh_pid, a->executors_by_pid, e);
+            } else if (e->pid > 0) {
                 kill_tree(e->pid, SIGKILL);
-                waitpid(e->pid, NULL, 0);
-                HASH_DELETE(hh_pid, a->executors_by_pid, e);
+                if (!e->adopted) {
+                    waitpid(e->pid, NULL, 0);
+                    HASH_DELETE(hh_pid, a->executors_by_pid, e);
+                } else {
+                    kill_leftovers(e);
+                }
             }
+            containers_unwatch(e);
             tasks_executor_free(a, e);
         }
     }

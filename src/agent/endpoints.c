@@ -263,6 +263,8 @@ static void metrics_handler(struct http_request *req, void *arg)
     json_object_set_new(o, "slave/invalid_status_updates",
                         json_real((double)a->metrics.invalid_status_updates));
     json_object_set_new(o, "slave/launched_tasks", json_real((double)a->metrics.launched_tasks));
+    json_object_set_new(o, "slave/recovery_errors", json_real((double)a->metrics.recovery_errors));
+    json_object_set_new(o, "slave/recovery_time_secs", json_real(a->metrics.recovery_time_secs));
     fetcher_metrics(a, o);
     static const char *names[] = {"cpus", "mem", "disk", "gpus"};
     for (size_t i = 0; i < 4; i++) {

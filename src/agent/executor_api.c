@@ -1,13 +1,14 @@
 /* POST /api/v1/executor: the Mesos v1 executor API. An executor subscribes
  * (a stream of events comes back: SUBSCRIBED, then its tasks), sends status
- * updates (acknowledged to it once the agent holds them) and messages for
- * its scheduler. */
+ * updates (acknowledged to it once the agent holds them, checkpointed when
+ * its framework checkpoints) and messages for its scheduler. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "http/api.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -17,21 +18,49 @@
 
 #define LOG_COMPONENT "agent"
 
+/* Sends the events held for the commit. Each goes as its own chunk, as
+ * events sent at once do: a chunk of a few hundred kilobytes (a burst of
+ * LAUNCHes) can reach an executor garbled (libevent 2.1.12's client hands
+ * large chunks over in pieces). */
+static void send_deferred(void *arg)
+{
+    struct agent_executor *e = arg;
+    size_t off = 0;
+    while (e->stream != NULL && off < e->deferred.len) {
+        const char *p = e->deferred.data + off;
+        size_t digits = strcspn(p, "\n");
+        size_t frame = digits + 1 + (size_t)strtoull(p, NULL, 10);
+        http_stream_send(e->stream, p, frame);
+        off += frame;
+    }
+    buf_reset(&e->deferred);
+}
+
 void executor_send_event(struct agent_executor *e, const Tepui__Executor__Event *ev)
 {
     if (e->stream == NULL)
         return;
-    struct buf body = BUF_INIT, frame = BUF_INIT;
+    struct buf body = BUF_INIT;
     wire_encode(&ev->base, e->format, &body);
-    recordio_write(&frame, body.data, body.len);
-    http_stream_send(e->stream, frame.data, frame.len);
+    /* An executor of a checkpointing framework acts on what it is told (a
+     * task to run, an update the agent holds) as if the agent will
+     * remember it: its events wait for the turn's commit, in order. */
+    if (e->deferred.len > 0 ||
+        (ckpt_pending(e->agent) && agent_framework_checkpoints(e->framework))) {
+        if (e->deferred.len == 0)
+            ckpt_after_commit(e->agent, send_deferred, e);
+        recordio_write(&e->deferred, body.data, body.len);
+    } else {
+        struct buf frame = BUF_INIT;
+        recordio_write(&frame, body.data, body.len);
+        http_stream_send(e->stream, frame.data, frame.len);
+        buf_free(&frame);
+    }
     buf_free(&body);
-    buf_free(&frame);
 }
 
 void executor_flush_queue(struct agent *a, struct agent_executor *e)
 {
-    (void)a;
     struct agent_task *t, *tmp;
     HASH_ITER(hh, e->tasks, t, tmp) {
         if (t->launched || task_state_is_terminal(t->state))
@@ -48,8 +77,9 @@ void executor_flush_queue(struct agent *a, struct agent_executor *e)
         ev.has_type = 1;
         ev.type = TEPUI__EXECUTOR__EVENT__TYPE__LAUNCH;
         ev.launch = &l;
-        executor_send_event(e, &ev);
         t->launched = 1;
+        ckpt_task_launched(a, t);
+        executor_send_event(e, &ev);
     }
     for (size_t i = 0; i < e->n_queued_groups; i++) {
         Tepui__TaskGroupInfo *g = e->queued_groups[i];
@@ -60,6 +90,7 @@ void executor_flush_queue(struct agent *a, struct agent_executor *e)
             HASH_FIND_STR(e->tasks, g->tasks[k]->task_id->value, gt);
             if (gt != NULL && !task_state_is_terminal(gt->state)) {
                 gt->launched = 1;
+                ckpt_task_launched(a, gt);
                 live = 1;
             }
         }
@@ -109,6 +140,9 @@ static void handle_subscribe(struct agent *a, struct http_request *req, struct a
         http_respond_error(req, 400, "Executor is terminated");
         return;
     }
+    /* Events held for the turn's commit go out on the stream they were
+     * meant for, before a new one replaces it. */
+    ckpt_sync(a);
     if (e->stream != NULL) {
         /* A re-subscription replaces the old stream. */
         struct http_stream *old = e->stream;
@@ -145,6 +179,11 @@ static void handle_subscribe(struct agent *a, struct http_request *req, struct a
             u->status->state == TEPUI__TASK_STATE__TASK_STAGING)
             continue;
         accept_update(a, e, call->executor_id, u->status);
+    }
+    if (e->recovered) {
+        recover_executor_subscribed(a, e, call->subscribe);
+        if (!terminating && e->state == EXECUTOR_TERMINATING)
+            return;   /* recovery shut it down (nothing to run) */
     }
 
     if (terminating) {
@@ -235,7 +274,9 @@ static void handle_update(struct agent *a, struct http_request *req, struct agen
                            call->update->status->task_id->value, e->id);
         return;
     }
-    /* Answer first, then acknowledge on the stream, as Mesos orders them. */
+    /* Answer first, then acknowledge on the stream, as Mesos orders them:
+     * 202 says the call was received; ACKNOWLEDGED, which lets the
+     * executor forget the update, waits for its checkpoint's commit. */
     http_respond_empty(req, 202);
     accept_update(a, e, call->executor_id, call->update->status);
 }

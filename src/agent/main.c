@@ -19,7 +19,9 @@ int main(int argc, char **argv)
     struct agent_flags fl = {0};
     char *port_file = NULL;
     struct flag_def defs[] = {
-        {"master", FLAG_STRING, &fl.master, NULL, "The master: HOST:PORT (required)"},
+        {"master", FLAG_STRING, &fl.master, NULL,
+         "The master: HOST:PORT, or zk://host:port[,host:port...]/path to follow the leading "
+         "one of several (required)"},
         {"ip", FLAG_STRING, &fl.ip, "127.0.0.1", "IP address to listen on and advertise"},
         {"port", FLAG_INT, &fl.port, "5051", "Port to listen on (0 picks a free one)"},
         {"hostname", FLAG_STRING, &fl.hostname, NULL,
@@ -58,6 +60,19 @@ int main(int argc, char **argv)
          "Size of the fetcher's cache; least recently used files go beyond it (0: no cache)"},
         {"fetcher_stall_timeout", FLAG_DURATION, &fl.fetcher_stall_timeout, "1mins",
          "A download that receives no data for this long fails"},
+        {"recover", FLAG_STRING, &fl.recover, "reconnect",
+         "On restart: 'reconnect' to executors of checkpointing frameworks that still run, or "
+         "'cleanup' to kill them and register as a new agent"},
+        {"strict", FLAG_BOOL, &fl.strict, "true",
+         "Refuse to start when the checkpoint cannot be recovered in full (--no-strict "
+         "recovers what it can)"},
+        {"reconfiguration_policy", FLAG_STRING, &fl.reconfiguration_policy, "equal",
+         "Changes to --resources and --attributes a restart may make: 'equal' (none) or "
+         "'additive' (only additions)"},
+        {"executor_reregistration_timeout", FLAG_DURATION, &fl.executor_reregistration_timeout,
+         "2secs", "Time executors have to re-subscribe after the agent restarted"},
+        {"recovery_timeout", FLAG_DURATION, &fl.recovery_timeout, "15mins",
+         "Time executors of checkpointing frameworks wait for a restarted agent"},
         {"port_file", FLAG_STRING, &port_file, NULL,
          "Write the port actually listened on to this file once serving"},
     };

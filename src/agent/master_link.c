@@ -1,15 +1,18 @@
 /* The agent's link to the master: a long-lived SUBSCRIBE stream carrying the
  * master's events, calls posted beside it, and re-registration with a
- * randomised, doubling backoff whenever the stream breaks. */
+ * randomised, doubling backoff whenever the stream breaks. With a zk://
+ * master, a detector names the leading master and the link follows it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "ha/detector.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
 
@@ -19,6 +22,8 @@
 /* Largest master event the agent accepts (a task group with big data). */
 #define MAX_EVENT_BYTES (64u * 1024 * 1024)
 #define MAX_BACKOFF_SECS 60.0
+/* Mesos agents' --zk_session_timeout default. */
+#define ZK_SESSION_TIMEOUT_SECS 10.0
 
 static void subscribe(struct agent *a);
 
@@ -144,6 +149,8 @@ static void on_subscribed(struct agent *a, const Tepui__Internal__AgentEvent__Su
     else
         a->metrics.reregistrations++;
     log_info("%s with the master as agent %s", first ? "registered" : "re-registered", a->id);
+    /* Who the agent is, for its next run (always: its info may have grown). */
+    ckpt_agent(a);
     updates_resend_all(a);
 }
 
@@ -151,6 +158,17 @@ static void handle_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
 {
     if (!ev->has_type)
         return;
+    if (ev->type == TEPUI__INTERNAL__AGENT_EVENT__TYPE__ERROR) {
+        /* The master refuses this agent for good (it was marked gone): as a
+         * Mesos agent sent ShutdownMessage, it stops its executors and
+         * exits rather than register again. */
+        log_error("the master refuses this agent: %s; shutting down",
+                  ev->error && ev->error->message ? ev->error->message : "?");
+        a->stop_all_executors = 1;
+        drop_stream(a);
+        event_base_loopbreak(a->base);
+        return;
+    }
     if (ev->type != TEPUI__INTERNAL__AGENT_EVENT__TYPE__SUBSCRIBED && a->link != LINK_REGISTERED)
         return;
     switch (ev->type) {
@@ -196,10 +214,6 @@ static void handle_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
         if (ev->update_framework != NULL && ev->update_framework->framework->id != NULL &&
             agent_find_framework(a, ev->update_framework->framework->id->value) != NULL)
             agent_get_framework(a, ev->update_framework->framework);
-        break;
-    case TEPUI__INTERNAL__AGENT_EVENT__TYPE__ERROR:
-        log_error("the master reports an error: %s",
-                  ev->error && ev->error->message ? ev->error->message : "?");
         break;
     default:
         log_warn("ignoring master event of unknown type %d", (int)ev->type);
@@ -268,6 +282,11 @@ static const struct http_stream_callbacks stream_callbacks = {
 static void subscribe(struct agent *a)
 {
     drop_stream(a);
+    if (a->master_detector != NULL && a->master_ep.port == 0) {
+        /* No leading master: the detector calls again once there is one. */
+        a->link = LINK_DISCONNECTED;
+        return;
+    }
     Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
     Tepui__Internal__AgentCall__Subscribe sub = TEPUI__INTERNAL__AGENT_CALL__SUBSCRIBE__INIT;
     sub.agent_info = a->info;
@@ -297,15 +316,52 @@ static void subscribe(struct agent *a)
         link_lost(a, "cannot connect");
 }
 
+/* The detector names a new leading master (or none): register with it at
+ * once, whatever the backoff, as a Mesos agent does on a new leader. */
+static void master_detected(void *arg, const struct detector_leader *leader)
+{
+    struct agent *a = arg;
+    if (a->reconnect_timer != NULL)
+        evtimer_del(a->reconnect_timer);
+    a->reconnect_backoff = 0;
+    http_client_free(a->master_calls);
+    a->master_calls = NULL;
+    if (leader == NULL) {
+        log_warn("no leading master detected; waiting for one");
+        drop_stream(a);
+        a->link = LINK_DISCONNECTED;
+        memset(&a->master_ep, 0, sizeof(a->master_ep));
+        return;
+    }
+    log_info("detected the leading master %s at %s:%d", leader->info->id ? leader->info->id : "?",
+             leader->host, leader->port);
+    memset(&a->master_ep, 0, sizeof(a->master_ep));
+    snprintf(a->master_ep.host, sizeof(a->master_ep.host), "%s", leader->host);
+    a->master_ep.port = leader->port;
+    a->master_calls = http_client_new(a->base, a->master_ep.host, a->master_ep.port, 30);
+    subscribe(a);
+}
+
 void master_link_start(struct agent *a)
 {
-    a->master_calls = http_client_new(a->base, a->master_ep.host, a->master_ep.port, 30);
     a->link = LINK_DISCONNECTED;
+    if (zk_url_is(a->flags.master)) {
+        struct error err = {0};
+        a->master_detector = detector_new(a->base, a->flags.master, ZK_SESSION_TIMEOUT_SECS,
+                                          master_detected, a, &err);
+        if (a->master_detector == NULL)
+            log_error("cannot follow the leading master through %s: %s", a->flags.master,
+                      err.msg);
+        return;
+    }
+    a->master_calls = http_client_new(a->base, a->master_ep.host, a->master_ep.port, 30);
     subscribe(a);
 }
 
 void master_link_stop(struct agent *a)
 {
+    detector_free(a->master_detector);
+    a->master_detector = NULL;
     drop_stream(a);
     if (a->reconnect_timer != NULL) {
         event_free(a->reconnect_timer);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "agent/fetcher.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -65,6 +66,14 @@ static void task_free(struct agent_task *t)
     free(t);
 }
 
+/* Drops a task from its executor, and from the checkpoint. */
+static void task_forget(struct agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    ckpt_task_remove(a, t);
+    HASH_DEL(e->tasks, t);
+    task_free(t);
+}
+
 /* Tells the master a custom executor is gone (it then gives the executor's
  * resources back and tells the scheduler); command executors are the
  * agent's own business. */
@@ -73,6 +82,8 @@ static void report_exit(struct agent *a, struct agent_executor *e, int has_statu
     if (e->command_executor || e->exit_reported)
         return;
     e->exit_reported = 1;
+    if (wait_status == -1)
+        has_status = 0;   /* a recovered executor: its status was not ours to see */
     Tepui__Internal__AgentCall call = TEPUI__INTERNAL__AGENT_CALL__INIT;
     Tepui__Internal__AgentCall__ExecutorExited ex = TEPUI__INTERNAL__AGENT_CALL__EXECUTOR_EXITED__INIT;
     ex.framework_id = e->framework->info->id;
@@ -91,6 +102,11 @@ void tasks_executor_free(struct agent *a, struct agent_executor *e)
     report_exit(a, e, 0, 0);
     fetcher_forget(a, e);
     endpoints_record_completed(a, e);
+    ckpt_executor_remove(a, e);
+    ckpt_cancel(a, e);
+    containers_unwatch(e);
+    if (e->recovered)
+        recover_executor_gone(a, e);
     struct agent_task *t, *tmp;
     HASH_ITER(hh, e->tasks, t, tmp) {
         HASH_DEL(e->tasks, t);
@@ -109,6 +125,7 @@ void tasks_executor_free(struct agent *a, struct agent_executor *e)
     pb_free(e->info);
     free(e->directory);
     free(e->reason_message);
+    buf_free(&e->deferred);
     free(e->id);
     free(e);
     agent_release_framework_if_idle(a, f);
@@ -201,10 +218,13 @@ static struct agent_executor *executor_start(struct agent *a, struct agent_frame
     e->info = info;
     e->command_executor = command_executor;
     e->state = EXECUTOR_LAUNCHING;
+    e->pidfd = -1;
     struct uuid u;
     uuid_random(&u);
     uuid_format(&u, e->container_id);
     HASH_ADD_KEYPTR(hh, f->executors, e->id, strlen(e->id), e);
+    if (agent_framework_checkpoints(f))
+        ckpt_executor(a, e);
     /* Its URIs are fetched into the sandbox first (tasks wait as for a
      * subscription); the launch goes on in tasks_executor_fetched. */
     int fetching = fetcher_start(a, e, err);
@@ -227,14 +247,21 @@ void tasks_executor_fetched(struct agent *a, struct agent_executor *e)
 
 /* ---- running tasks ---- */
 
-static struct agent_task *task_add(struct agent_executor *e, const Tepui__TaskInfo *info)
+/* A task the executor will run (launched: it is handed over in this
+ * turn), checkpointed before anything goes to the executor. group names
+ * the task group it came in, if any. */
+static struct agent_task *task_add(struct agent *a, struct agent_executor *e,
+                                   const Tepui__TaskInfo *info, int launched, const char *group)
 {
     struct agent_task *t = XNEW(struct agent_task);
     t->info = PB_COPY(Tepui__TaskInfo, info);
     t->id = xstrdup(info->task_id->value);
     t->executor = e;
     t->state = TEPUI__TASK_STATE__TASK_STAGING;
+    t->launched = launched;
     HASH_ADD_KEYPTR(hh, e->tasks, t->id, strlen(t->id), t);
+    if (agent_framework_checkpoints(e->framework))
+        ckpt_task(a, e, t, group);
     return t;
 }
 
@@ -252,14 +279,13 @@ void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt)
     struct agent_executor *e = NULL;
     HASH_FIND_STR(f->executors, executor_id, e);
     if (e != NULL && (e->state == EXECUTOR_TERMINATING || e->state == EXECUTOR_TERMINATED)) {
-        struct agent_task *t = task_add(e, task);
+        struct agent_task *t = task_add(a, e, task, 0, NULL);
         tasks_agent_update(a, e, t,
                            framework_partition_aware(f) ? TEPUI__TASK_STATE__TASK_DROPPED
                                                         : TEPUI__TASK_STATE__TASK_LOST,
                            TEPUI__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED,
                            "Executor is terminating");
-        HASH_DEL(e->tasks, t);
-        task_free(t);
+        task_forget(a, e, t);
         return;
     }
     if (e == NULL) {
@@ -269,7 +295,7 @@ void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt)
             info->framework_id = PB_COPY(Tepui__FrameworkID, rt->framework->id);
         e = executor_start(a, f, info, rt->executor == NULL, &err);
         if (e->state == EXECUTOR_TERMINATED) {
-            struct agent_task *t = task_add(e, task);
+            struct agent_task *t = task_add(a, e, task, 0, NULL);
             char msg[600];
             snprintf(msg, sizeof(msg), "Failed to launch container: %s", err.msg);
             tasks_agent_update(a, e, t, TEPUI__TASK_STATE__TASK_FAILED,
@@ -278,7 +304,7 @@ void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt)
             return;
         }
     }
-    struct agent_task *t = task_add(e, task);
+    struct agent_task *t = task_add(a, e, task, e->state == EXECUTOR_RUNNING, NULL);
     if (e->state == EXECUTOR_RUNNING) {
         Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
         Tepui__Executor__Event__Launch l = TEPUI__EXECUTOR__EVENT__LAUNCH__INIT;
@@ -287,7 +313,6 @@ void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt)
         ev.type = TEPUI__EXECUTOR__EVENT__TYPE__LAUNCH;
         ev.launch = &l;
         executor_send_event(e, &ev);
-        t->launched = 1;
     }
 }
 
@@ -301,14 +326,13 @@ void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTask
     HASH_FIND_STR(f->executors, executor_id, e);
     if (e != NULL && (e->state == EXECUTOR_TERMINATING || e->state == EXECUTOR_TERMINATED)) {
         for (size_t i = 0; i < rg->task_group->n_tasks; i++) {
-            struct agent_task *t = task_add(e, rg->task_group->tasks[i]);
+            struct agent_task *t = task_add(a, e, rg->task_group->tasks[i], 0, NULL);
             tasks_agent_update(a, e, t,
                                framework_partition_aware(f) ? TEPUI__TASK_STATE__TASK_DROPPED
                                                             : TEPUI__TASK_STATE__TASK_LOST,
                                TEPUI__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED,
                                "Executor is terminating");
-            HASH_DEL(e->tasks, t);
-            task_free(t);
+            task_forget(a, e, t);
         }
         return;
     }
@@ -324,7 +348,7 @@ void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTask
             char msg[600];
             snprintf(msg, sizeof(msg), "Failed to launch container: %s", err.msg);
             for (size_t i = 0; i < rg->task_group->n_tasks; i++) {
-                struct agent_task *t = task_add(e, rg->task_group->tasks[i]);
+                struct agent_task *t = task_add(a, e, rg->task_group->tasks[i], 0, NULL);
                 tasks_agent_update(a, e, t, TEPUI__TASK_STATE__TASK_FAILED,
                                    TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, msg);
             }
@@ -332,8 +356,13 @@ void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTask
             return;
         }
     }
+    /* A group queued for the executor's subscription is checkpointed as
+     * one (named by its first task), to be queued again by recovery. */
+    int running = e->state == EXECUTOR_RUNNING;
+    const char *group = rg->task_group->n_tasks > 0 ? rg->task_group->tasks[0]->task_id->value
+                                                    : NULL;
     for (size_t i = 0; i < rg->task_group->n_tasks; i++)
-        task_add(e, rg->task_group->tasks[i])->launched = e->state == EXECUTOR_RUNNING;
+        task_add(a, e, rg->task_group->tasks[i], running, running ? NULL : group);
     if (e->state == EXECUTOR_RUNNING) {
         Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
         Tepui__Executor__Event__LaunchGroup lg = TEPUI__EXECUTOR__EVENT__LAUNCH_GROUP__INIT;
@@ -457,14 +486,16 @@ void tasks_framework_message(struct agent *a,
 void tasks_update_acknowledged(struct agent *a, const char *framework_id, const char *task_id,
                                task_state_t state)
 {
-    if (!task_state_is_terminal(state))
-        return;
     struct agent_executor *e = NULL;
     struct agent_task *t = agent_find_task(a, framework_id, task_id, &e);
     if (t == NULL)
         return;
-    HASH_DEL(e->tasks, t);
-    task_free(t);
+    if (!task_state_is_terminal(state)) {
+        /* What a restarted agent reports once no update of it is left. */
+        ckpt_task_state(a, t, (int)state);
+        return;
+    }
+    task_forget(a, e, t);
     /* An executor that is gone is forgotten with its last task (a default
      * executor exits once its tasks are over, before they are
      * acknowledged); a later task for its id starts a new one. */
@@ -476,7 +507,10 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
 {
     struct agent_framework *f = e->framework;
     char status_text[128];
-    if (WIFEXITED(wait_status))
+    if (wait_status == -1)
+        snprintf(status_text, sizeof(status_text), "ended (its exit status is unknown to the "
+                 "restarted agent)");
+    else if (WIFEXITED(wait_status))
         snprintf(status_text, sizeof(status_text), "exited with status %d",
                  WEXITSTATUS(wait_status));
     else if (WIFSIGNALED(wait_status))
@@ -499,7 +533,12 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
         if (task_state_is_terminal(t->state) || f->shutting_down)
             continue;
         task_state_t st;
-        if (e->command_executor || e->reason_set)
+        int lost = !e->command_executor && !e->reason_set;
+        /* As Mesos: an executor that did not come back after the agent's
+         * restart was killed by the agent, its tasks may have run on. */
+        lost |= e->reason_set &&
+                e->reason == TEPUI__TASK_STATUS__REASON__REASON_EXECUTOR_REREGISTRATION_TIMEOUT;
+        if (!lost)
             st = TEPUI__TASK_STATE__TASK_FAILED;
         else
             st = framework_partition_aware(f) ? TEPUI__TASK_STATE__TASK_GONE
@@ -523,10 +562,8 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
     report_exit(a, e, 1, wait_status);
     /* Its record goes once no task of it awaits an acknowledgement. */
     HASH_ITER(hh, e->tasks, t, tmp) {
-        if (!updates_pending(a, f->id, t->id)) {
-            HASH_DEL(e->tasks, t);
-            task_free(t);
-        }
+        if (!updates_pending(a, f->id, t->id))
+            task_forget(a, e, t);
     }
     if (e->tasks == NULL || f->shutting_down)
         tasks_executor_free(a, e);

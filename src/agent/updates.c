@@ -3,13 +3,17 @@
  * (10 s to 10 min in Mesos) until the scheduler's acknowledgement of its
  * uuid comes back, and only then is the next update sent. Each forwarded
  * update carries the newest state queued behind it (latest_state) so the
- * master can account for a finished task early. */
+ * master can account for a finished task early. Updates of frameworks that
+ * checkpoint are checkpointed as they are added and forgotten there when
+ * acknowledged; a restarted agent puts them back (updates_recover) and
+ * sends them again with their uuids. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/checkpoint.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -27,6 +31,7 @@ struct update_stream {
     char *framework_id;
     char *task_id;
     Tepui__TaskStatus **queue;      /* queue[0] is the head, in flight */
+    int64_t *seqs;                  /* their checkpoint rows (0: not checkpointed) */
     size_t n, cap;
     struct event *retry_timer;
     double backoff;
@@ -58,6 +63,7 @@ static void stream_free(struct agent *a, struct update_stream *s)
     for (size_t i = 0; i < s->n; i++)
         pb_free(s->queue[i]);
     free(s->queue);
+    free(s->seqs);
     if (s->retry_timer)
         event_free(s->retry_timer);
     free(s->key);
@@ -85,11 +91,10 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Heads to forward go out together at the end of the loop's turn: one POST
  * carries every update that turn produced. */
-static void flush_batch(evutil_socket_t fd, short what, void *arg)
+static void send_batch(void *arg)
 {
     struct agent *a = arg;
-    (void)fd;
-    (void)what;
+    a->batch.waiting = 0;
     size_t n = a->batch.n;
     if (n == 0)
         return;
@@ -128,6 +133,23 @@ static void flush_batch(evutil_socket_t fd, short what, void *arg)
     free(fids);
 }
 
+static void flush_batch(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd;
+    (void)what;
+    if (a->batch.n == 0 || a->batch.waiting)
+        return;
+    /* Nothing leaves the agent that it could forget: updates the turn
+     * checkpointed go once they are committed. */
+    if (ckpt_pending(a)) {
+        a->batch.waiting = 1;
+        ckpt_after_commit(a, send_batch, a);
+        return;
+    }
+    send_batch(a);
+}
+
 static void forward_head(struct update_stream *s)
 {
     struct agent *a = s->agent;
@@ -153,7 +175,8 @@ static void forward_head(struct update_stream *s)
     evtimer_add(s->retry_timer, &tv);
 }
 
-int updates_add(struct agent *a, const char *framework_id, const Tepui__TaskStatus *status)
+static struct update_stream *stream_get(struct agent *a, const char *framework_id,
+                                        const Tepui__TaskStatus *status)
 {
     struct update_stream *s = stream_find(a, framework_id, status->task_id->value);
     if (s == NULL) {
@@ -165,24 +188,54 @@ int updates_add(struct agent *a, const char *framework_id, const Tepui__TaskStat
         s->backoff = a->flags.status_update_retry_interval;
         HASH_ADD_KEYPTR(hh, a->updates, s->key, strlen(s->key), s);
     }
+    return s;
+}
+
+static void stream_append(struct update_stream *s, Tepui__TaskStatus *status, int64_t seq)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4;
+        s->queue = xrealloc(s->queue, s->cap * sizeof(*s->queue));
+        s->seqs = xrealloc(s->seqs, s->cap * sizeof(*s->seqs));
+    }
+    s->seqs[s->n] = seq;
+    s->queue[s->n++] = status;
+}
+
+static void stream_remember(struct update_stream *s, const Tepui__TaskStatus *status)
+{
+    if (status->has_uuid && status->uuid.len == 16) {
+        memcpy(s->seen[s->n_seen % SEEN_UUIDS], status->uuid.data, 16);
+        s->n_seen++;
+    }
+}
+
+int updates_add(struct agent *a, const char *framework_id, const Tepui__TaskStatus *status)
+{
+    struct update_stream *s = stream_get(a, framework_id, status);
     if (status->has_uuid && status->uuid.len == 16) {
         for (size_t i = 0; i < s->n_seen && i < SEEN_UUIDS; i++)
             if (memcmp(s->seen[i], status->uuid.data, 16) == 0)
                 return -EEXIST;
-        memcpy(s->seen[s->n_seen % SEEN_UUIDS], status->uuid.data, 16);
-        s->n_seen++;
+        stream_remember(s, status);
     }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 4;
-        s->queue = xrealloc(s->queue, s->cap * sizeof(*s->queue));
-    }
-    s->queue[s->n++] = PB_COPY(Tepui__TaskStatus, status);
+    struct agent_framework *f = agent_find_framework(a, framework_id);
+    int64_t seq = f != NULL && agent_framework_checkpoints(f)
+                      ? ckpt_update(a, framework_id, status) : 0;
+    stream_append(s, PB_COPY(Tepui__TaskStatus, status), seq);
     a->metrics.valid_status_updates++;
     if (s->n == 1) {
         s->backoff = a->flags.status_update_retry_interval;
         forward_head(s);
     }
     return 0;
+}
+
+static void log_acknowledged(void *arg)
+{
+    char *line = arg;
+    log_debug("%s", line);
+    free(line);
 }
 
 void updates_acknowledged(struct agent *a, const char *framework_id, const char *task_id,
@@ -202,8 +255,15 @@ void updates_acknowledged(struct agent *a, const char *framework_id, const char 
         return;
     }
     task_state_t state = head->state;
+    ckpt_update_remove(a, s->seqs[0]);
+    /* Logged once the removal is durable: from then on a restart does not
+     * resend it (tests wait for this line before killing the agent). */
+    char *line = xasprintf("status update %s of task %s of framework %s acknowledged",
+                           task_state_name(state), task_id, framework_id);
+    ckpt_after_commit(a, log_acknowledged, line);
     pb_free(head);
     memmove(&s->queue[0], &s->queue[1], (s->n - 1) * sizeof(*s->queue));
+    memmove(&s->seqs[0], &s->seqs[1], (s->n - 1) * sizeof(*s->seqs));
     s->n--;
     if (s->retry_timer)
         evtimer_del(s->retry_timer);
@@ -212,6 +272,8 @@ void updates_acknowledged(struct agent *a, const char *framework_id, const char 
         if (done && s->n > 0)
             log_warn("dropping %zu update(s) queued after the terminal update of task %s", s->n,
                      task_id);
+        for (size_t i = 0; i < s->n; i++)
+            ckpt_update_remove(a, s->seqs[i]);
         stream_free(a, s);
     } else {
         s->backoff = a->flags.status_update_retry_interval;
@@ -229,12 +291,34 @@ void updates_resend_all(struct agent *a)
     }
 }
 
+void updates_recover(struct agent *a, const char *framework_id, Tepui__TaskStatus *status,
+                     int64_t seq)
+{
+    struct update_stream *s = stream_get(a, framework_id, status);
+    stream_remember(s, status);
+    stream_append(s, status, seq);
+}
+
+void updates_checkpoint_all(struct agent *a)
+{
+    struct update_stream *s, *tmp;
+    HASH_ITER(hh, a->updates, s, tmp) {
+        struct agent_framework *f = agent_find_framework(a, s->framework_id);
+        for (size_t i = 0; i < s->n; i++)
+            s->seqs[i] = s->seqs[i] != 0 || (f != NULL && agent_framework_checkpoints(f))
+                             ? ckpt_update(a, s->framework_id, s->queue[i]) : 0;
+    }
+}
+
 void updates_drop_framework(struct agent *a, const char *framework_id)
 {
     struct update_stream *s, *tmp;
     HASH_ITER(hh, a->updates, s, tmp) {
-        if (strcmp(s->framework_id, framework_id) == 0)
-            stream_free(a, s);
+        if (strcmp(s->framework_id, framework_id) != 0)
+            continue;
+        for (size_t i = 0; i < s->n; i++)
+            ckpt_update_remove(a, s->seqs[i]);
+        stream_free(a, s);
     }
 }
 

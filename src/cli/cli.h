@@ -19,6 +19,9 @@ const char *cli_bin_dir(void);
 int cli_http_get(const char *host, int port, const char *path, struct buf *body);
 /* GET and parse JSON; NULL on failure (message printed). */
 json_t *cli_get_json(const char *host, int port, const char *path);
+/* How long a zk:// --master is given to name the leading master. */
+#define CLI_DETECT_TIMEOUT_SECS 15.0
+
 /* Splits "host:port" (default port given). Returns 0 or -1. */
 int cli_split_hostport(const char *text, int default_port, char *host, size_t n, int *port);
 

@@ -17,6 +17,7 @@
 #include "common/resources.h"
 #include "common/task_state.h"
 #include "common/xalloc.h"
+#include "ha/zk.h"
 #include "tepui/scheduler.h"
 #include "wire/json.h"
 #include "wire/pb.h"
@@ -429,6 +430,10 @@ static void on_failure(struct tepui_scheduler *s, const Tepui__Scheduler__Event_
 static char *find_sandbox(struct exec *ex, struct exec_task *t, char *agent_host, size_t n,
                           int *agent_port)
 {
+    if (ex->master_port == 0 &&
+        cli_split_hostport(tepui_scheduler_leader(ex->sched), 5050, ex->master_host,
+                           sizeof(ex->master_host), &ex->master_port) != 0)
+        return NULL;
     json_t *ms = cli_get_json(ex->master_host, ex->master_port, "/state");
     if (ms == NULL)
         return NULL;
@@ -526,9 +531,10 @@ int cli_execute(int argc, char **argv)
     struct exec ex = {0};
     char *master = NULL, *content_type = NULL, *capabilities = NULL;
     char *task_flag = NULL, *task_group_flag = NULL;
-    int framework_checkpoint = 0;
+    int framework_checkpoint = 1;
     struct flag_def defs[] = {
-        {"master", FLAG_STRING, &master, NULL, "The master: HOST:PORT (required)"},
+        {"master", FLAG_STRING, &master, NULL,
+         "The master: HOST:PORT, or zk://host:port[,host:port...]/path (required)"},
         {"name", FLAG_STRING, &ex.name, NULL, "Name of the task (required without --task[_group])"},
         {"command", FLAG_STRING, &ex.command, NULL,
          "Command to run (required without --task[_group])"},
@@ -546,7 +552,7 @@ int cli_execute(int argc, char **argv)
         {"instances", FLAG_INT, &ex.instances, "1", "How many copies of the task to run"},
         {"kill_after", FLAG_DURATION, &ex.kill_after, "0secs",
          "Kill each task this long after it starts running (0: never)"},
-        {"checkpoint", FLAG_BOOL, &framework_checkpoint, "false",
+        {"checkpoint", FLAG_BOOL, &framework_checkpoint, "true",
          "Whether the framework checkpoints (its tasks survive agent restarts)"},
         {"partition_aware", FLAG_BOOL, &ex.partition_aware, "true",
          "Whether the framework is PARTITION_AWARE"},
@@ -601,7 +607,9 @@ int cli_execute(int argc, char **argv)
         flags_free(&fs);
         return 2;
     }
-    if (cli_split_hostport(master, 5050, ex.master_host, sizeof(ex.master_host), &ex.master_port) != 0) {
+    /* A zk:// master is found by libtepui; its address is known once subscribed. */
+    if (!zk_url_is(master) &&
+        cli_split_hostport(master, 5050, ex.master_host, sizeof(ex.master_host), &ex.master_port) != 0) {
         fprintf(stderr, "tepui execute: bad --master '%s'\n", master);
         flags_free(&fs);
         return 2;

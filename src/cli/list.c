@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "common/flags.h"
+#include "ha/detector.h"
 
 static double res(json_t *o, const char *name)
 {
@@ -16,7 +17,8 @@ int cli_list(int argc, char **argv, const char *what)
     char *master = NULL;
     int all = 0;
     struct flag_def defs[] = {
-        {"master", FLAG_STRING, &master, "127.0.0.1:5050", "The master: HOST:PORT"},
+        {"master", FLAG_STRING, &master, "127.0.0.1:5050",
+         "The master: HOST:PORT, or zk://host:port[,host:port...]/path for the leading one"},
         {"all", FLAG_BOOL, &all, "false", "Include completed tasks and frameworks"},
     };
     struct flag_set fs = {.program = "tepui list", .defs = defs, .n = 2};
@@ -30,7 +32,13 @@ int cli_list(int argc, char **argv, const char *what)
     }
     char host[256];
     int port;
-    if (cli_split_hostport(master, 5050, host, sizeof(host), &port) != 0) {
+    if (zk_url_is(master)) {
+        if (detector_resolve(master, CLI_DETECT_TIMEOUT_SECS, host, sizeof(host), &port, &err) != 0) {
+            fprintf(stderr, "tepui %s list: %s\n", what, err.msg);
+            flags_free(&fs);
+            return 1;
+        }
+    } else if (cli_split_hostport(master, 5050, host, sizeof(host), &port) != 0) {
         fprintf(stderr, "tepui %s list: bad --master '%s'\n", what, master);
         flags_free(&fs);
         return 2;

@@ -136,7 +136,7 @@ static void fail_all(struct http_client *c, const char *why)
     struct http_call *call;
     while ((call = TAILQ_FIRST(&failed)) != NULL) {
         TAILQ_REMOVE(&failed, call, link);
-        if (!call->cancelled && !c->freed) {
+        if (!call->cancelled && !c->freed && call->cb != NULL) {
             struct http_reply reply = {.status = 0, .error = why, .body = "", .len = 0};
             call->cb(&reply, call->arg);
         }
@@ -151,7 +151,7 @@ static void complete(struct http_client *c)
     struct http_call *call = TAILQ_FIRST(&c->inflight);
     if (call != NULL) {
         TAILQ_REMOVE(&c->inflight, call, link);
-        if (!call->cancelled) {
+        if (!call->cancelled && call->cb != NULL) {
             struct http_reply reply = {
                 .status = c->status,
                 .body = buf_cstr(&c->body),

@@ -148,11 +148,15 @@ static void stream_chunk_cb(struct evhttp_request *req, void *arg)
         collect_error_body(s, in);
         return;
     }
+    /* The length must be given: with -1, evbuffer_peek stops counting at
+     * the vectors it was handed, and a chunk spread over more (a few tens
+     * of kilobytes) would lose its tail to the drain below. */
+    ev_ssize_t len = (ev_ssize_t)evbuffer_get_length(in);
     struct evbuffer_iovec vec[8];
-    int n = evbuffer_peek(in, -1, NULL, vec, 8);
+    int n = evbuffer_peek(in, len, NULL, vec, 8);
     if (n > 8) {
         evbuffer_pullup(in, -1);
-        n = evbuffer_peek(in, -1, NULL, vec, 1);
+        n = evbuffer_peek(in, len, NULL, vec, 1);
     }
     for (int i = 0; i < n && !s->closed; i++)
         s->cbs.data(s, vec[i].iov_base, vec[i].iov_len, s->arg);

@@ -50,8 +50,8 @@ void http_client_free(struct http_client *c);
 const char *http_client_host(const struct http_client *c);
 int http_client_port(const struct http_client *c);
 
-/* Sends a request; cb runs exactly once unless the call is cancelled.
- * method is "GET", "POST", ... */
+/* Sends a request; cb runs exactly once unless the call is cancelled, or
+ * never when NULL (fire and forget). method is "GET", "POST", ... */
 struct http_call *http_client_request(struct http_client *c, const char *method, const char *path,
                                       const struct http_header *headers, const void *body,
                                       size_t len, http_reply_fn cb, void *arg);

@@ -1,6 +1,7 @@
 /* The scheduler library (include/tepui/scheduler.h): the SUBSCRIBE stream and
  * its RecordIO decoding, liveness by heartbeats, re-subscription with backoff,
- * redirects to the leading master, and calls on a keep-alive connection.
+ * redirects to the leading master, leader detection through ZooKeeper for a
+ * zk:// master, and calls on a keep-alive connection.
  * It keeps no offer or task state and never retries a call on its own. */
 #include "tepui/scheduler.h"
 
@@ -18,6 +19,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xalloc.h"
+#include "ha/detector.h"
 #include "http/client.h"
 #include "wire/codec.h"
 #include "wire/pb.h"
@@ -39,6 +41,8 @@
 #define DEFAULT_MISSED_HEARTBEATS 5
 /* When SUBSCRIBED names no interval: Mesos's DEFAULT_HEARTBEAT_INTERVAL. */
 #define DEFAULT_HEARTBEAT_SECS 15.0
+/* Of the session with ZooKeeper for a zk:// master: Mesos's default. */
+#define ZK_SESSION_TIMEOUT_SECS 10.0
 
 enum sched_state {
     SCHED_IDLE,          /* not started, stopped, or given up */
@@ -91,8 +95,11 @@ struct tepui_scheduler {
     double backoff_min, backoff_max;
     int max_missed_heartbeats;
 
-    struct endpoint master;           /* as configured */
+    struct endpoint master;           /* as configured, or as last detected */
     struct endpoint leader;           /* where SUBSCRIBE goes now */
+    char *zk_url;                     /* a zk:// master: found by the detector */
+    struct detector *detector;
+    int have_leader;                  /* the detector names one (master is it) */
     char leader_text[300];            /* "host:port" for tepui_scheduler_leader */
     int redirects;                    /* consecutive SUBSCRIBE redirects */
 
@@ -603,6 +610,9 @@ static void on_backoff(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (s->dead || s->state != SCHED_BACKOFF)
         return;
+    /* No leading master detected: the detector subscribes once there is. */
+    if (s->zk_url != NULL && !s->have_leader)
+        return;
     enter(s);
     const char *why = NULL;
     if (subscribe_now(s, &why) != 0)
@@ -648,11 +658,20 @@ struct tepui_scheduler *tepui_scheduler_new(struct event_base *base, const Tepui
     }
     struct endpoint master;
     struct error err = {0};
-    if (endpoint_parse(opts->master, 0, &master, &err) != 0) {
+    memset(&master, 0, sizeof(master));
+    if (zk_url_is(opts->master)) {
+        struct zk_url zu;
+        if (zk_url_parse(opts->master, &zu, &err) != 0) {
+            log_error("tepui_scheduler_new: master %s", err.msg);
+            return NULL;
+        }
+    } else if (endpoint_parse(opts->master, 0, &master, &err) != 0) {
         log_error("tepui_scheduler_new: master %s", err.msg);
         return NULL;
     }
     struct tepui_scheduler *s = XNEW(struct tepui_scheduler);
+    if (zk_url_is(opts->master))
+        s->zk_url = xstrdup(opts->master);
     s->base = base;
     if (cb != NULL)
         s->cb = *cb;
@@ -670,6 +689,8 @@ struct tepui_scheduler *tepui_scheduler_new(struct event_base *base, const Tepui
                                                                : DEFAULT_MISSED_HEARTBEATS;
     s->master = master;
     set_leader(s, &master);
+    if (s->zk_url != NULL)
+        snprintf(s->leader_text, sizeof(s->leader_text), "%s", s->zk_url);
     s->state = SCHED_IDLE;
     recordio_reader_init(&s->reader, MAX_EVENT_BYTES);
     s->liveness_timer = event_new(base, -1, 0, on_liveness, s);
@@ -683,6 +704,55 @@ struct tepui_scheduler *tepui_scheduler_new(struct event_base *base, const Tepui
     return s;
 }
 
+/* The detector names a new leading master, or none: a subscription to
+ * another master ends, and the next one goes to the new leader at once. */
+static void on_detected(void *arg, const struct detector_leader *leader)
+{
+    struct tepui_scheduler *s = arg;
+    if (s->dead)
+        return;
+    enter(s);
+    if (leader == NULL) {
+        s->have_leader = 0;
+        log_warn("framework %s: no leading master detected", framework_id_or(s, "(new)"));
+        if (s->state == SCHED_CONNECTING || s->state == SCHED_CONNECTED ||
+            s->state == SCHED_SUBSCRIBED)
+            go_down(s, "no leading master detected", 1);
+        goto out;
+    }
+    struct endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    snprintf(ep.host, sizeof(ep.host), "%s", leader->host);
+    ep.port = leader->port;
+    snprintf(ep.path, sizeof(ep.path), "%s", SCHEDULER_API_PATH);
+    s->master = ep;
+    s->have_leader = 1;
+    log_info("framework %s: detected the leading master %s at %s:%d",
+             framework_id_or(s, "(new)"), leader->info->id ? leader->info->id : "?", ep.host,
+             ep.port);
+    if ((s->state == SCHED_CONNECTING || s->state == SCHED_CONNECTED ||
+         s->state == SCHED_SUBSCRIBED) &&
+        (s->leader.port != ep.port || strcmp(s->leader.host, ep.host) != 0)) {
+        char why[400];
+        snprintf(why, sizeof(why), "the leading master is now %s:%d", ep.host, ep.port);
+        if (go_down(s, why, 1))
+            goto out;
+    }
+    if (s->state == SCHED_BACKOFF) {
+        event_del(s->backoff_timer);
+        set_leader(s, &s->master);
+        s->redirects = 0;
+        /* A new master: the failures with the old one say nothing of it
+         * (it may answer 503 for a moment while it takes over). */
+        s->attempt = 0;
+        const char *why = NULL;
+        if (subscribe_now(s, &why) != 0)
+            go_down(s, why, 1);
+    }
+out:
+    leave(s);
+}
+
 int tepui_scheduler_start(struct tepui_scheduler *s)
 {
     if (s == NULL || s->dead)
@@ -692,6 +762,22 @@ int tepui_scheduler_start(struct tepui_scheduler *s)
     s->teardown_sent = 0;
     s->attempt = 0;
     s->redirects = 0;
+    if (s->zk_url != NULL) {
+        if (s->detector == NULL) {
+            struct error err = {0};
+            s->detector = detector_new(s->base, s->zk_url, ZK_SESSION_TIMEOUT_SECS, on_detected,
+                                       s, &err);
+            if (s->detector == NULL) {
+                log_error("framework %s: %s", framework_id_or(s, "(new)"), err.msg);
+                return -EIO;
+            }
+        }
+        if (!s->have_leader) {
+            /* Subscribes once the detector names the leading master. */
+            s->state = SCHED_BACKOFF;
+            return 0;
+        }
+    }
     set_leader(s, &s->master);
     const char *why = NULL;
     int rc = subscribe_now(s, &why);
@@ -720,6 +806,8 @@ static void pending_call_free(struct pending_call *pc)
 
 static void release(struct tepui_scheduler *s)
 {
+    detector_free(s->detector);
+    free(s->zk_url);
     stream_drop(s);
     event_free(s->liveness_timer);
     event_free(s->backoff_timer);

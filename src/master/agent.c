@@ -12,6 +12,7 @@
 #include "common/uuid.h"
 #include "common/xalloc.h"
 #include "http/api.h"
+#include "master/election.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -119,7 +120,20 @@ static void agent_free(struct agent *a)
     free(a);
 }
 
-static void send_failure_to_frameworks(struct master *m, const char *agent_id)
+void agent_forget(struct agent *a)
+{
+    struct task *t;
+    while ((t = TAILQ_FIRST(&a->tasks)) != NULL) {
+        TAILQ_REMOVE(&a->tasks, t, agent_link);
+        t->agent = NULL;
+    }
+    struct offer *o;
+    while ((o = TAILQ_FIRST(&a->offers)) != NULL)
+        offer_discard(o);
+    agent_free(a);
+}
+
+void agent_send_lost(struct master *m, const char *agent_id)
 {
     Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
     Tepui__Scheduler__Event__Failure fl = TEPUI__SCHEDULER__EVENT__FAILURE__INIT;
@@ -136,36 +150,121 @@ static void send_failure_to_frameworks(struct master *m, const char *agent_id)
     }
 }
 
-void agent_remove_unreachable(struct agent *a, const char *why)
+/* Removes a registered agent: offers rescinded, tasks ended as Mesos ends
+ * them (unreachable: UNREACHABLE, or LOST for frameworks that are not
+ * partition-aware; gone: GONE_BY_OPERATOR, or LOST), executors forgotten,
+ * frameworks told (FAILURE). */
+static void remove_agent(struct agent *a, int gone, const char *message)
 {
     struct master *m = a->master;
-    log_warn("removing agent %s (%s): %s", a->id, a->info->hostname, why);
     struct offer *o;
     while ((o = TAILQ_FIRST(&a->offers)) != NULL)
         offer_rescind(o, 1);
     struct task *t;
     while ((t = TAILQ_FIRST(&a->tasks)) != NULL) {
         int pa = t->framework->partition_aware;
-        task_terminate(t, pa ? TEPUI__TASK_STATE__TASK_UNREACHABLE : TEPUI__TASK_STATE__TASK_LOST,
-                       TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
-                       "Agent removed: it stopped answering", 1);
+        task_state_t state = TEPUI__TASK_STATE__TASK_LOST;
+        Tepui__TaskStatus__Reason reason = TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED;
+        if (pa && gone) {
+            state = TEPUI__TASK_STATE__TASK_GONE_BY_OPERATOR;
+            reason = TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED_BY_OPERATOR;
+        } else if (pa) {
+            state = TEPUI__TASK_STATE__TASK_UNREACHABLE;
+        }
+        task_terminate(t, state, reason, message, 1);
         task_remove(t);
     }
     while (a->n_executors > 0)
         agent_remove_executor(a, a->executors[0].re->framework_id->value,
                               a->executors[0].re->info->executor_id->value);
     allocator_remove_agent(m->allocator, a->id);
-    struct unreachable_agent *u = NULL;
-    HASH_FIND_STR(m->unreachable, a->id, u);
+    m->metrics.agent_removals++;
+    agent_send_lost(m, a->id);
+    agent_free(a);
+}
+
+void agent_remove_unreachable(struct agent *a, const char *why)
+{
+    struct master *m = a->master;
+    log_warn("removing agent %s (%s): %s", a->id, a->info->hostname, why);
+    /* Mesos records it in the registry before it acts; the registry keeps
+     * its order, so a later re-admission cannot be overtaken. */
+    double now = clock_wall();
+    master_registry_apply(m, REGISTRY_MARK_UNREACHABLE, a->id, NULL, now);
+    struct unreachable_agent *u = master_find_unreachable(m, a->id);
     if (u == NULL) {
         u = XNEW(struct unreachable_agent);
         u->id = xstrdup(a->id);
         HASH_ADD_KEYPTR(hh, m->unreachable, u->id, strlen(u->id), u);
     }
-    u->time = clock_wall();
-    m->metrics.agent_removals++;
-    send_failure_to_frameworks(m, a->id);
-    agent_free(a);
+    u->time = now;
+    remove_agent(a, 0, "Agent removed: it stopped answering");
+}
+
+/* Refuses an agent for good: an ERROR event on a stream of its own, which
+ * then ends (Mesos sends a ShutdownMessage; the agent shuts down). */
+static void refuse_agent(struct http_request *req, const char *message)
+{
+    struct http_stream *st = http_stream_start(req, WIRE_MEDIA_RECORDIO, NULL, NULL);
+    Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+    Tepui__Internal__AgentEvent__Error e = TEPUI__INTERNAL__AGENT_EVENT__ERROR__INIT;
+    e.message = (char *)message;
+    ev.has_type = 1;
+    ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__ERROR;
+    ev.error = &e;
+    struct buf body = BUF_INIT, frame = BUF_INIT;
+    pb_pack_buf(&ev.base, &body);
+    recordio_write(&frame, body.data, body.len);
+    http_stream_send(st, frame.data, frame.len);
+    http_stream_close(st);
+    buf_free(&body);
+    buf_free(&frame);
+}
+
+#define AGENT_GONE_MESSAGE "Agent has been marked gone"
+
+int agent_mark_gone(struct master *m, const char *agent_id)
+{
+    if (master_find_gone(m, agent_id) != NULL) {
+        log_warn("not marking agent %s gone: it already is", agent_id);
+        return 0;
+    }
+    struct agent *a = master_find_agent(m, agent_id);
+    struct recovered_agent *r = master_find_recovered(m, agent_id);
+    struct unreachable_agent *u = master_find_unreachable(m, agent_id);
+    if (a == NULL && r == NULL && u == NULL)
+        return -ENOENT;
+    double now = clock_wall();
+    struct gone_agent *g = XNEW(struct gone_agent);
+    g->id = xstrdup(agent_id);
+    g->time = now;
+    HASH_ADD_KEYPTR(hh, m->gone, g->id, strlen(g->id), g);
+    log_warn("marking agent %s gone (%s)", g->id,
+             a != NULL ? "registered" : r != NULL ? "not re-registered yet" : "unreachable");
+    master_registry_apply(m, REGISTRY_MARK_GONE, g->id, NULL, now);
+    if (a != NULL) {
+        /* Told to shut down (Mesos's ShutdownMessage); its stream ends. */
+        Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+        Tepui__Internal__AgentEvent__Error e = TEPUI__INTERNAL__AGENT_EVENT__ERROR__INIT;
+        e.message = AGENT_GONE_MESSAGE;
+        ev.has_type = 1;
+        ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__ERROR;
+        ev.error = &e;
+        agent_send_event(a, &ev);
+        remove_agent(a, 1, AGENT_GONE_MESSAGE);
+    } else if (r != NULL) {
+        /* As Mesos: the master knows none of its tasks to update. */
+        HASH_DEL(m->recovered, r);
+        pb_free(r->info);
+        free(r->id);
+        free(r);
+    } else {
+        HASH_DEL(m->unreachable, u);
+        free(u->id);
+        free(u);
+        task_unreachable_agent_gone(m, g->id);
+    }
+    return 0;
 }
 
 static void ping_cb(evutil_socket_t fd, short what, void *arg)
@@ -249,6 +348,19 @@ static void agent_stream_closed(struct http_stream *st, void *arg)
 
 /* ---- subscription ---- */
 
+static int agent_info_equal(const Tepui__AgentInfo *x, const Tepui__AgentInfo *y)
+{
+    if (x == NULL || y == NULL)
+        return x == y;
+    struct buf bx = BUF_INIT, by = BUF_INIT;
+    pb_pack_buf(&x->base, &bx);
+    pb_pack_buf(&y->base, &by);
+    int equal = bx.len == by.len && (bx.len == 0 || memcmp(bx.data, by.data, bx.len) == 0);
+    buf_free(&bx);
+    buf_free(&by);
+    return equal;
+}
+
 static int validate_agent_info(const Tepui__AgentInfo *info, struct resources *total,
                                struct error *err)
 {
@@ -266,17 +378,22 @@ static int validate_agent_info(const Tepui__AgentInfo *info, struct resources *t
  * an agent that re-registers with a master that has forgotten it. Tasks of
  * non-checkpointing frameworks that the master dropped when the agent
  * disconnected are not taken back: their frameworks go into *shutdown, to
- * be shut down on the agent. */
+ * be shut down on the agent. Schedulers learn the adopted tasks' states
+ * (REASON_AGENT_REREGISTERED) with notify as message, unless it is NULL: as
+ * in Mesos, not for an agent back after a failover, whose tasks they never
+ * heard were lost. */
 static void adopt_reported_state(struct master *m, struct agent *a,
                                  const Tepui__Internal__AgentCall__Subscribe *s, int known,
-                                 char ***shutdown, size_t *n_shutdown)
+                                 const char *notify, char ***shutdown, size_t *n_shutdown)
 {
     for (size_t i = 0; i < s->n_frameworks; i++) {
         const Tepui__FrameworkInfo *fi = s->frameworks[i];
         if (fi->id == NULL || master_find_framework(m, fi->id->value) != NULL ||
             framework_was_removed(m, fi->id->value))
             continue;
-        framework_create(m, fi->id->value, fi);
+        /* Its scheduler has not subscribed to this master yet. */
+        struct framework *f = framework_create(m, fi->id->value, fi);
+        f->recovered = 1;
     }
     for (size_t i = 0; i < s->n_executors; i++) {
         const Tepui__Internal__RunningExecutor *re = s->executors[i];
@@ -386,9 +503,9 @@ static void adopt_reported_state(struct master *m, struct agent *a,
         resources_free(&res);
         /* The scheduler, told LOST or UNREACHABLE when the agent went away,
          * learns the task's state again (best effort, no uuid). */
-        task_send_master_update(f, nt->id, a->id, nt->info->state,
-                                TEPUI__TASK_STATUS__REASON__REASON_AGENT_REREGISTERED,
-                                "Agent re-registered");
+        if (notify != NULL)
+            task_send_master_update(f, nt->id, a->id, nt->info->state,
+                                    TEPUI__TASK_STATUS__REASON__REASON_AGENT_REREGISTERED, notify);
     }
 }
 
@@ -409,8 +526,21 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     }
 
     const char *wanted_id = s->agent_info->id ? s->agent_info->id->value : NULL;
+    if (wanted_id != NULL && master_find_gone(m, wanted_id) != NULL) {
+        log_warn("refusing re-registration of agent %s at %s (%s): it has been marked gone",
+                 wanted_id, req->peer, s->agent_info->hostname);
+        resources_free(&total);
+        refuse_agent(req, AGENT_GONE_MESSAGE);
+        return;
+    }
     struct agent *a = wanted_id ? master_find_agent(m, wanted_id) : NULL;
     int known = a != NULL;
+    /* Listed by the registry, back after a failover; or unreachable (or
+     * unknown) until now. */
+    struct recovered_agent *recovered = wanted_id ? master_find_recovered(m, wanted_id) : NULL;
+    int was_unreachable = wanted_id != NULL && master_find_unreachable(m, wanted_id) != NULL;
+    int was_recovered = recovered != NULL;
+    Tepui__AgentInfo *old_info = NULL;
     char **shutdown = NULL;
     size_t n_shutdown = 0;
     int reregister = wanted_id != NULL;
@@ -442,6 +572,12 @@ static void handle_subscribe(struct master *m, struct http_request *req,
             free(u->id);
             free(u);
         }
+        if (recovered != NULL) {
+            HASH_DEL(m->recovered, recovered);
+            old_info = recovered->info;
+            free(recovered->id);
+            free(recovered);
+        }
         allocator_add_agent(m->allocator, a->id, &total);
     } else {
         a->reregistered_time = clock_wall();
@@ -464,13 +600,30 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     }
     resources_free(&a->total);
     a->total = total;
-    pb_free(a->info);
+    if (known)
+        old_info = a->info;
+    else
+        pb_free(a->info);
     a->info = PB_COPY(Tepui__AgentInfo, s->agent_info);
     if (a->info->id == NULL) {
         a->info->id = xmalloc(sizeof(Tepui__AgentID));
         tepui__agent_id__init(a->info->id);
         a->info->id->value = xstrdup(a->id);
     }
+    /* The registry: a new agent is admitted; one back after a failover or
+     * reconnecting is updated if its info changed (Mesos's UpdateSlave);
+     * an unreachable (or unknown) one is admitted again. */
+    if (!reregister)
+        master_registry_apply(m, REGISTRY_ADMIT, a->id, a->info, 0);
+    else if (known || was_recovered) {
+        if (!agent_info_equal(old_info, a->info))
+            master_registry_apply(m, REGISTRY_ADMIT, a->id, a->info, 0);
+    } else {
+        if (!was_unreachable)
+            log_warn("allowing unknown agent %s (%s) to re-register", a->id, a->info->hostname);
+        master_registry_apply(m, REGISTRY_MARK_REACHABLE, a->id, a->info, 0);
+    }
+    pb_free(old_info);
     free(a->version);
     a->version = xstrdup(s->version ? s->version : TEPUI_VERSION);
     /* The pid names the agent's own address: its IP as we see it and the
@@ -482,7 +635,13 @@ static void handle_subscribe(struct master *m, struct http_request *req,
         *colon = '\0';
     free(a->pid);
     a->pid = xasprintf("slave(1)@%s:%u", host, a->info->has_port ? a->info->port : 5051);
-    adopt_reported_state(m, a, s, known, &shutdown, &n_shutdown);
+    const char *notify = NULL;
+    if (known)
+        notify = "Agent re-registered";
+    else if (reregister && !was_recovered)
+        notify = was_unreachable ? "Unreachable agent re-registered"
+                                 : "Unknown agent re-registered";
+    adopt_reported_state(m, a, s, known, notify, &shutdown, &n_shutdown);
 
     struct uuid u;
     uuid_random(&u);
@@ -499,7 +658,10 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     else
         m->metrics.agent_registrations++;
     log_info("agent %s (%s) %s with %zu task(s)", a->id, a->info->hostname,
-             reregister ? "re-registered" : "registered", s->n_tasks);
+             !reregister ? "registered"
+             : was_recovered ? "re-registered after the master failover"
+             : known ? "re-registered" : "re-registered (it was unreachable or unknown)",
+             s->n_tasks);
 
     Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
     Tepui__Internal__AgentEvent__Subscribed sub = TEPUI__INTERNAL__AGENT_EVENT__SUBSCRIBED__INIT;
@@ -579,6 +741,8 @@ static void handle_executor_message(struct master *m, struct agent *a,
 static void agent_api(struct http_request *req, void *arg)
 {
     struct master *m = arg;
+    if (master_redirect_unless_leading(m, req))
+        return;
     Tepui__Internal__AgentCall *call = (Tepui__Internal__AgentCall *)http_api_decode(
         req, &tepui__internal__agent_call__descriptor, 1, NULL);
     if (call == NULL)

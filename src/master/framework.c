@@ -310,10 +310,46 @@ void framework_remove(struct framework *f, const char *why)
 void framework_free_completed(struct master *m)
 {
     size_t n = m->n_completed_frameworks;
+    /* A cap of 0 makes completed_add free what it is given. */
+    int cap = m->flags.max_completed_frameworks;
     m->flags.max_completed_frameworks = 0;
     for (size_t i = 0; i < n; i++)
         completed_add(m, m->completed_frameworks[i]);
+    m->flags.max_completed_frameworks = cap;
     free(m->completed_frameworks);
     m->completed_frameworks = NULL;
     m->n_completed_frameworks = 0;
+    m->next_completed_framework = 0;
+}
+
+void framework_forget(struct framework *f)
+{
+    struct master *m = f->master;
+    struct offer *o;
+    while ((o = TAILQ_FIRST(&f->offers)) != NULL)
+        offer_discard(o);
+    struct task *t, *ttmp;
+    HASH_ITER(hh, f->tasks, t, ttmp) {
+        task_forget(t);
+    }
+    if (f->stream != NULL) {
+        http_stream_close(f->stream);
+        f->stream = NULL;
+    }
+    if (f->heartbeat_timer)
+        event_free(f->heartbeat_timer);
+    if (f->failover_timer)
+        event_free(f->failover_timer);
+    HASH_DEL(m->frameworks, f);
+    for (size_t i = 0; i < f->completed.n; i++)
+        pb_free(f->completed.v[i]);
+    free(f->completed.v);
+    resources_free(&f->used);
+    resources_free(&f->offered);
+    pb_free(f->info);
+    for (size_t i = 0; i < f->n_roles; i++)
+        free(f->roles[i]);
+    free(f->roles);
+    free(f->id);
+    free(f);
 }

@@ -70,6 +70,33 @@ static void build_master_info(struct master *m)
     m->info = mi;
 }
 
+static int create_allocator(struct master *m, struct error *err)
+{
+    const struct master_flags *flags = &m->flags;
+    struct resources *min = NULL;
+    size_t n_min = 0;
+    if (flags->min_allocatable_resources != NULL && flags->min_allocatable_resources[0] != '\0' &&
+        allocator_parse_min_allocatable(flags->min_allocatable_resources, &min, &n_min, err) != 0)
+        return -EINVAL;
+    struct allocator_options ao = {
+        .allocation_interval = flags->allocation_interval,
+        .min_allocatable = min,
+        .n_min_allocatable = n_min,
+        .offer = offer_make,
+        .arg = m,
+    };
+    m->allocator = allocator_new(m->base, &ao);
+    return 0;
+}
+
+void master_reset_allocator(struct master *m)
+{
+    allocator_free(m->allocator);
+    m->allocator = NULL;
+    /* The flag parsed when the master started. */
+    create_allocator(m, NULL);
+}
+
 struct master *master_new(struct event_base *base, struct master_flags *flags,
                           struct flag_set *flag_set, struct error *err)
 {
@@ -93,21 +120,10 @@ struct master *master_new(struct event_base *base, struct master_flags *flags,
     m->next_agent = 0;
     m->next_offer = 0;
 
-    struct resources *min = NULL;
-    size_t n_min = 0;
-    if (flags->min_allocatable_resources != NULL && flags->min_allocatable_resources[0] != '\0' &&
-        allocator_parse_min_allocatable(flags->min_allocatable_resources, &min, &n_min, err) != 0) {
+    if (create_allocator(m, err) != 0) {
         free(m);
         return NULL;
     }
-    struct allocator_options ao = {
-        .allocation_interval = flags->allocation_interval,
-        .min_allocatable = min,
-        .n_min_allocatable = n_min,
-        .offer = offer_make,
-        .arg = m,
-    };
-    m->allocator = allocator_new(base, &ao);
     return m;
 }
 
@@ -129,6 +145,7 @@ int master_start(struct master *m, struct error *err)
     scheduler_api_routes(m);
     agent_routes(m);
     state_routes(m);
+    operator_api_routes(m);
     log_info("master %s listening on %s:%d", m->id, m->ip, m->port);
     return 0;
 }
@@ -137,24 +154,13 @@ void master_free(struct master *m)
 {
     if (m == NULL)
         return;
-    struct framework *f, *ftmp;
-    HASH_ITER(hh, m->frameworks, f, ftmp) {
-        framework_remove(f, "master shutting down");
-    }
-    struct agent *a, *atmp;
-    HASH_ITER(hh, m->agents, a, atmp) {
-        agent_remove_unreachable(a, "master shutting down");
-    }
-    framework_free_completed(m);
+    /* As a Mesos master that exits: agents keep running their tasks and
+     * re-register with the next master; nothing is killed or recorded. */
+    master_forget_state(m);
     http_server_free(m->http);
     allocator_free(m->allocator);
     if (m->info)
         protobuf_c_message_free_unpacked(&m->info->base, NULL);
-    struct unreachable_agent *u, *utmp;
-    HASH_ITER(hh, m->unreachable, u, utmp) {
-        HASH_DEL(m->unreachable, u);
-        free(u->id);
-        free(u);
-    }
+    registry_free(m->registry);
     free(m);
 }

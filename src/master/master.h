@@ -24,6 +24,7 @@
 struct master;
 struct framework;
 struct agent;
+struct election;
 
 struct master_flags {
     char *ip;
@@ -41,6 +42,13 @@ struct master_flags {
     int max_completed_tasks_per_framework;
     long long max_body_size;
     char *logging_level;
+    /* Fault tolerance (Mesos's names and defaults). */
+    char *registry;                     /* "in_memory" or "sqlite" */
+    int registry_strict;                /* refuse a corrupt registry */
+    double agent_reregister_timeout;
+    double registry_gc_interval;
+    double registry_max_agent_age;
+    int registry_max_agent_count;
 };
 
 struct task {
@@ -82,6 +90,9 @@ struct framework {
     size_t n_roles;
     int connected;
     int active;
+    /* Known only from a re-registering agent's report (after a failover):
+     * inactive until its scheduler subscribes again. */
+    int recovered;
     int partition_aware;
     enum wire_format format;            /* encoding of its event stream */
     struct http_stream *stream;
@@ -173,12 +184,31 @@ struct master {
         double time;
         UT_hash_handle hh;
     } *unreachable;
+    /* Agents the registry lists as admitted that have not re-registered
+     * since this master was elected (--agent_reregister_timeout). */
+    struct recovered_agent {
+        char *id;
+        Tepui__AgentInfo *info;
+        UT_hash_handle hh;
+    } *recovered;
+    /* Agents marked gone (MARK_AGENT_GONE): refused for good. */
+    struct gone_agent {
+        char *id;
+        double time;
+        UT_hash_handle hh;
+    } *gone;
+    struct event *agent_reregister_timer;
+    struct event *registry_gc_timer;
+    /* A registry write failed: the master stops (as Mesos aborts), since
+     * its decisions would not survive a failover. */
+    int registry_failed;
     struct allocator *allocator;
     struct master_metrics metrics;
     /* Leadership: a single master leads from the start; with --zk only the
      * elected one does, and the others redirect to it. */
     int leading;
     struct registry *registry;
+    struct election *election;          /* with --zk (election.h), else NULL */
 };
 
 /* ---- master.c ---- */
@@ -191,7 +221,10 @@ void master_new_id(struct master *m, char kind, char *out, size_t n);
 struct framework *master_find_framework(struct master *m, const char *id);
 struct agent *master_find_agent(struct master *m, const char *id);
 
-/* ---- leadership ---- */
+/* Replaces the allocator with an empty one (a new leader starts afresh). */
+void master_reset_allocator(struct master *m);
+
+/* ---- leadership (leader.c) ---- */
 /* Starts acting as the leading master: reads the registry and waits for the
  * agents it lists to re-register (those that do not, in time, become
  * unreachable). */
@@ -200,6 +233,16 @@ int master_become_leader(struct master *m, struct error *err);
  * frameworks, agents, offers and tasks without telling agents to kill
  * anything, closes every stream, and waits to be elected again. */
 void master_stop_leading(struct master *m);
+/* Drops all in-memory state quietly (stepping down, or exiting): nothing is
+ * sent to agents or schedulers, nothing is written to the registry. */
+void master_forget_state(struct master *m);
+/* Records a change of an agent in the registry (in order; a failure stops
+ * the master). info for REGISTRY_ADMIT and REGISTRY_MARK_REACHABLE. */
+void master_registry_apply(struct master *m, enum registry_op_type type, const char *agent_id,
+                           const Tepui__AgentInfo *info, double time);
+struct recovered_agent *master_find_recovered(struct master *m, const char *id);
+struct gone_agent *master_find_gone(struct master *m, const char *id);
+struct unreachable_agent *master_find_unreachable(struct master *m, const char *id);
 
 /* ---- framework.c ---- */
 struct framework *framework_create(struct master *m, const char *id,
@@ -215,6 +258,9 @@ void framework_disconnect(struct framework *f, const char *why);
 void framework_remove(struct framework *f, const char *why);
 void framework_send_event(struct framework *f, const Tepui__Scheduler__Event *ev);
 void framework_send_error(struct framework *f, const char *message);
+/* Frees a framework, its tasks and offers without a word to anyone
+ * (stepping down). */
+void framework_forget(struct framework *f);
 int framework_has_role(const struct framework *f, const char *role);
 int framework_was_removed(struct master *m, const char *id);
 
@@ -222,8 +268,18 @@ int framework_was_removed(struct master *m, const char *id);
 void agent_routes(struct master *m);
 void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev);
 /* Removes an agent that stopped answering: its tasks become LOST or
- * UNREACHABLE, offers on it are rescinded. */
+ * UNREACHABLE, offers on it are rescinded, the registry marks it
+ * unreachable. */
 void agent_remove_unreachable(struct agent *a, const char *why);
+/* MARK_AGENT_GONE: registered, recovered or unreachable agents are marked
+ * gone in the registry and refused from then on; a registered one is told
+ * to shut down and its tasks become GONE_BY_OPERATOR (LOST for frameworks
+ * that are not partition-aware). 0 (also when already gone) or -ENOENT. */
+int agent_mark_gone(struct master *m, const char *agent_id);
+/* Tells every connected framework that an agent is lost (FAILURE). */
+void agent_send_lost(struct master *m, const char *agent_id);
+/* Frees an agent without a word to anyone (stepping down). */
+void agent_forget(struct agent *a);
 /* Records an executor (resources may be NULL) and charges its resources to
  * its framework and agent. */
 void agent_add_executor(struct agent *a, const Tepui__FrameworkID *fid,
@@ -258,6 +314,15 @@ void task_remove(struct task *t);
 void task_forget_completed(struct framework *f, const char *task_id);
 void task_acknowledged(struct task *t, const uint8_t *uuid, size_t len);
 void task_reconcile(struct framework *f, Tepui__Scheduler__Call__Reconcile *r);
+/* Frees a task without recovering anything (stepping down). */
+void task_forget(struct task *t);
+/* An unreachable agent was marked gone: its tasks kept as UNREACHABLE
+ * become GONE_BY_OPERATOR (LOST unless partition-aware), and their
+ * frameworks are told. */
+void task_unreachable_agent_gone(struct master *m, const char *agent_id);
+/* The registry forgot an unreachable agent: so do the frameworks'
+ * histories of its unreachable tasks. */
+void task_forget_unreachable(struct master *m, const char *agent_id);
 Tepui__TaskStatus *task_latest_status(const struct task *t);
 
 /* ---- offer.c ---- */
@@ -285,5 +350,9 @@ void accept_offers(struct framework *f, const Tepui__Scheduler__Call__Accept *ac
 
 /* ---- state.c ---- */
 void state_routes(struct master *m);
+
+/* ---- operator_api.c ---- */
+/* POST /api/v1: the Mesos v1 operator API. */
+void operator_api_routes(struct master *m);
 
 #endif

@@ -8,8 +8,11 @@
  * masters: the leader writes, a new leader reads it back).
  *
  * Writes are asynchronous: the callback runs on the master's loop once the
- * change is durable (at once for SQLite, after the round trip for ZooKeeper),
- * or with an error. Changes are applied in the order they are made. */
+ * change is durable (for SQLite and in memory: later in the same loop turn,
+ * once the transaction holding every change made during that turn has
+ * committed, never from inside registry_apply; for ZooKeeper: after the
+ * round trip), or with an error. Changes are applied in the order they are
+ * made. registry_free runs no callback (SQLite commits what is queued). */
 #ifndef TEPUI_MASTER_REGISTRY_H
 #define TEPUI_MASTER_REGISTRY_H
 
@@ -42,7 +45,8 @@ struct registry_state {
 void registry_state_free(struct registry_state *s);
 
 enum registry_op_type {
-    REGISTRY_ADMIT,               /* agent (with info) admitted */
+    REGISTRY_ADMIT,               /* agent (with info) admitted; an admitted agent's
+                                   * info is replaced (Mesos's UpdateSlave) */
     REGISTRY_MARK_UNREACHABLE,    /* agent id, time */
     REGISTRY_MARK_REACHABLE,      /* an unreachable agent came back: admitted again (with info) */
     REGISTRY_MARK_GONE,           /* agent id, time: never admitted again */
@@ -99,5 +103,16 @@ struct registry *registry_memory_new(struct event_base *base);
 /* The SQLite file (WAL) under dir; err says what is wrong with a corrupt
  * or half-written file (what can and cannot be recovered). */
 struct registry *registry_sqlite_new(struct event_base *base, const char *dir, struct error *err);
+/* Under <path>/registry/agents on the session of --zk (registry_zk.c). */
+struct zk;
+struct registry *registry_zk_new(struct event_base *base, struct zk *zk, const char *path,
+                                 struct error *err);
+/* The file registry_sqlite_new uses under dir (malloc'd). */
+char *registry_sqlite_path(const char *dir);
+/* For a registry that registry_sqlite_new found corrupt (-EBADMSG): moves
+ * the file aside (<file>.corrupt-<seconds>, kept for inspection) and writes
+ * a new one holding every entry that could still be read. Returns how many
+ * were kept, or a negative code with err. */
+int registry_sqlite_salvage(const char *dir, struct error *err);
 
 #endif

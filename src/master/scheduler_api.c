@@ -11,6 +11,7 @@
 #include "common/uuid.h"
 #include "common/xalloc.h"
 #include "http/api.h"
+#include "master/election.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -284,6 +285,7 @@ static void handle_subscribe(struct master *m, struct http_request *req,
             }
             framework_update_info(f, fi);
             f->reregistered_time = clock_wall();
+            f->recovered = 0;
             log_info("framework %s (%s) re-subscribed", f->id, fi->name);
         } else {
             /* A framework we do not know (e.g. after a master restart) keeps
@@ -507,6 +509,8 @@ static void scheduler_api(struct http_request *req, void *arg)
     struct error err = {0};
     Tepui__Scheduler__Call *call = NULL;
     m->metrics.messages_scheduler_calls++;
+    if (master_redirect_unless_leading(m, req))
+        return;
 
     call = (Tepui__Scheduler__Call *)http_api_decode(req, &tepui__scheduler__call__descriptor, 0,
                                                      NULL);

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "master/election.h"
 #include "master/master.h"
 #include "wire/json.h"
 
@@ -140,7 +141,7 @@ static json_t *framework_json(const struct framework *f, int completed)
     json_object_set_new(o, "webui_url", json_string(fi->webui_url ? fi->webui_url : ""));
     json_object_set_new(o, "active", json_boolean(f->active));
     json_object_set_new(o, "connected", json_boolean(f->connected));
-    json_object_set_new(o, "recovered", json_false());
+    json_object_set_new(o, "recovered", json_boolean(f->recovered));
     json_object_set_new(o, "user", json_string(fi->user));
     json_object_set_new(o, "failover_timeout",
                         json_real(fi->has_failover_timeout ? fi->failover_timeout : 0));
@@ -241,6 +242,9 @@ static void state_handler(struct http_request *req, void *arg)
     struct master *m = arg;
     if (!http_require_get(req))
         return;
+    /* As Mesos: only the leader answers /state. */
+    if (master_redirect_unless_leading(m, req))
+        return;
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(TEPUI_VERSION));
     json_object_set_new(o, "git_sha", json_string(TEPUI_GIT_SHA));
@@ -271,6 +275,14 @@ static void state_handler(struct http_request *req, void *arg)
     json_object_set_new(o, "leader_info", pb_json(m->info));
     json_object_set_new(o, "flags", flags_to_json(m->flag_set));
     json_object_set_new(o, "slaves", slaves);
+    /* Agents the registry lists that have not re-registered since the
+     * failover (Mesos shows their SlaveInfo). */
+    json_t *recovered = json_array();
+    struct recovered_agent *r, *rtmp;
+    HASH_ITER(hh, m->recovered, r, rtmp) {
+        json_array_append_new(recovered, r->info != NULL ? pb_json(r->info) : json_object());
+    }
+    json_object_set_new(o, "recovered_slaves", recovered);
     json_t *fws = json_array();
     struct framework *f, *ftmp;
     HASH_ITER(hh, m->frameworks, f, ftmp) {
@@ -320,12 +332,7 @@ static void flags_handler(struct http_request *req, void *arg)
 
 static void redirect_handler(struct http_request *req, void *arg)
 {
-    struct master *m = arg;
-    /* A single master always leads; the location names it. */
-    char loc[512];
-    snprintf(loc, sizeof(loc), "//%s:%d", m->hostname, m->port);
-    http_response_header(req, "Location", loc);
-    http_respond_empty(req, 307);
+    master_redirect_to_leader(arg, req);
 }
 
 static void add_resource_metrics(json_t *o, const char *name, const struct master *m)
@@ -354,7 +361,8 @@ static void metrics_handler(struct http_request *req, void *arg)
     json_t *o = json_object();
     const struct master_metrics *mm = &m->metrics;
     json_object_set_new(o, "master/uptime_secs", json_real(clock_wall() - m->start_time));
-    json_object_set_new(o, "master/elected", json_real(1));
+    json_object_set_new(o, "master/elected",
+                        json_real(m->election == NULL || m->leading ? 1 : 0));
 
     size_t agents_active = 0, agents_connected = 0, n_agents = 0;
     struct agent *a, *atmp;

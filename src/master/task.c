@@ -268,6 +268,72 @@ void task_remove(struct task *t)
     free(t);
 }
 
+void task_forget(struct task *t)
+{
+    struct framework *f = t->framework;
+    HASH_DEL(f->tasks, t);
+    if (t->agent != NULL)
+        TAILQ_REMOVE(&t->agent->tasks, t, agent_link);
+    pb_free(t->info);
+    resources_free(&t->resources);
+    free(t->role);
+    free(t);
+}
+
+void task_unreachable_agent_gone(struct master *m, const char *agent_id)
+{
+    struct framework *f, *ftmp;
+    HASH_ITER(hh, m->frameworks, f, ftmp) {
+        for (size_t i = 0; i < f->completed.n; i++) {
+            Tepui__Task *pt = f->completed.v[i];
+            if (pt->state != TEPUI__TASK_STATE__TASK_UNREACHABLE || pt->agent_id == NULL ||
+                strcmp(pt->agent_id->value, agent_id) != 0)
+                continue;
+            /* As Mesos's markGone for an unreachable agent. */
+            Tepui__TaskStatus st = TEPUI__TASK_STATUS__INIT;
+            st.task_id = pt->task_id;
+            st.state = f->partition_aware ? TEPUI__TASK_STATE__TASK_GONE_BY_OPERATOR
+                                          : TEPUI__TASK_STATE__TASK_LOST;
+            st.has_source = 1;
+            st.source = TEPUI__TASK_STATUS__SOURCE__SOURCE_MASTER;
+            st.has_reason = 1;
+            st.reason = f->partition_aware
+                            ? TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED_BY_OPERATOR
+                            : TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED;
+            st.message = "Agent has been marked gone";
+            st.has_timestamp = 1;
+            st.timestamp = clock_wall();
+            st.agent_id = pt->agent_id;
+            st.executor_id = pt->executor_id;
+            pt->state = st.state;
+            pt->has_status_update_state = 1;
+            pt->status_update_state = st.state;
+            pt->statuses = xrealloc(pt->statuses, (pt->n_statuses + 1) * sizeof(*pt->statuses));
+            pt->statuses[pt->n_statuses++] = PB_COPY(Tepui__TaskStatus, &st);
+            count_terminal(m, st.state);
+            forward_update(f, &st);
+        }
+    }
+}
+
+void task_forget_unreachable(struct master *m, const char *agent_id)
+{
+    struct framework *f, *ftmp;
+    HASH_ITER(hh, m->frameworks, f, ftmp) {
+        for (size_t i = 0; i < f->completed.n;) {
+            Tepui__Task *pt = f->completed.v[i];
+            if (pt->state == TEPUI__TASK_STATE__TASK_UNREACHABLE && pt->agent_id != NULL &&
+                strcmp(pt->agent_id->value, agent_id) == 0) {
+                /* The ring is compacted: look at index i again. */
+                task_forget_completed(f, pt->task_id->value);
+                i = 0;
+                continue;
+            }
+            i++;
+        }
+    }
+}
+
 void task_forget_completed(struct framework *f, const char *task_id)
 {
     struct completed_tasks *c = &f->completed;
@@ -347,24 +413,59 @@ void task_reconcile(struct framework *f, Tepui__Scheduler__Call__Reconcile *r)
             reconcile_known(f, t);
             continue;
         }
-        /* Unknown task: the answer depends on what we know of its agent. */
+        /* Unknown task: the answer depends on what we know of its agent
+         * (Mesos's Master::reconcile). */
         const char *agent_id = q->agent_id ? q->agent_id->value : NULL;
+        if ((agent_id != NULL && master_find_recovered(m, agent_id) != NULL) ||
+            (agent_id == NULL && m->recovered != NULL)) {
+            /* The agent (or, without an agent id, any agent) may still
+             * re-register after the failover with the task: no answer; the
+             * scheduler asks again later and is answered once the agent is
+             * back or marked unreachable. */
+            log_info("dropping reconciliation of task %s of framework %s: %s not re-registered "
+                     "yet", q->task_id->value, f->id,
+                     agent_id != NULL ? "its agent has" : "some agents have");
+            continue;
+        }
         task_state_t state = TEPUI__TASK_STATE__TASK_UNKNOWN;
         const char *msg = "Reconciliation: Task is unknown";
+        const struct unreachable_agent *u = NULL;
         if (agent_id != NULL) {
-            struct unreachable_agent *u = NULL;
-            HASH_FIND_STR(m->unreachable, agent_id, u);
+            u = master_find_unreachable(m, agent_id);
             if (master_find_agent(m, agent_id) != NULL) {
                 state = TEPUI__TASK_STATE__TASK_GONE;
                 msg = "Reconciliation: Task is unknown to the agent";
             } else if (u != NULL) {
                 state = TEPUI__TASK_STATE__TASK_UNREACHABLE;
                 msg = "Reconciliation: Task is unreachable";
+            } else if (master_find_gone(m, agent_id) != NULL) {
+                state = TEPUI__TASK_STATE__TASK_GONE_BY_OPERATOR;
+                msg = "Reconciliation: Task is gone";
             }
         }
         if (!f->partition_aware)
             state = TEPUI__TASK_STATE__TASK_LOST;
-        task_send_master_update(f, q->task_id->value, agent_id, state,
-                                TEPUI__TASK_STATUS__REASON__REASON_RECONCILIATION, msg);
+        Tepui__TaskStatus st = TEPUI__TASK_STATUS__INIT;
+        Tepui__AgentID aid = TEPUI__AGENT_ID__INIT;
+        Tepui__TimeInfo unreachable_time = TEPUI__TIME_INFO__INIT;
+        st.task_id = q->task_id;
+        st.state = state;
+        st.has_source = 1;
+        st.source = TEPUI__TASK_STATUS__SOURCE__SOURCE_MASTER;
+        st.has_reason = 1;
+        st.reason = TEPUI__TASK_STATUS__REASON__REASON_RECONCILIATION;
+        st.message = (char *)msg;
+        st.has_timestamp = 1;
+        st.timestamp = clock_wall();
+        if (agent_id != NULL) {
+            aid.value = (char *)agent_id;
+            st.agent_id = &aid;
+        }
+        /* Mesos tells when the agent became unreachable, LOST or not. */
+        if (u != NULL && master_find_agent(m, agent_id) == NULL) {
+            unreachable_time.nanoseconds = (int64_t)(u->time * 1e9);
+            st.unreachable_time = &unreachable_time;
+        }
+        forward_update(f, &st);
     }
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -116,6 +117,47 @@ static int read_port_file(const char *path, pid_t pid, double timeout)
     return -1;
 }
 
+/* A free loopback port below the kernel's ephemeral range. Daemons listen
+ * there, not on a port the kernel picks (--port=0), because a restarted
+ * daemon takes its old port again: in the ephemeral range, a client
+ * retrying its connection meanwhile may have been given that very port
+ * as its own (even connected to itself), and the restart would fail. */
+static int pick_port(void)
+{
+    int low = 32768, high = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    /* Below the ephemeral range (so no client's socket takes the port while
+     * its daemon restarts) and below the agents' default task ports. */
+    int first = 10000, last = low - 1 < 30999 ? low - 1 : 30999;
+    if (last - first < 1000) {
+        first = high + 1;
+        last = 65535;
+    }
+    if (last - first < 1000)
+        return 0;
+    static unsigned int seed;
+    if (seed == 0)
+        seed = (unsigned int)getpid() ^ (unsigned int)clock_mono_ns();
+    for (int tries = 0; tries < 100; tries++) {
+        int port = first + (int)(rand_r(&seed) % (unsigned int)(last - first + 1));
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return 0;
+}
+
 static void build_argv(char **argv, size_t *n, const char *const *flags)
 {
     for (const char *const *f = flags; f != NULL && *f != NULL; f++)
@@ -133,16 +175,23 @@ void h_start_master(struct h_cluster *c, const char *const *flags)
     char port_file[600];
     snprintf(port_file, sizeof(port_file), "%s/master.port", c->root);
     unlink(port_file);
-    char pf[700], wd[700];
+    char pf[700], wd[700], port[32];
     snprintf(pf, sizeof(pf), "--port_file=%s", port_file);
     snprintf(wd, sizeof(wd), "--work_dir=%s", p->dir);
-    char *argv[64] = {(char *)h_bin("tepui-master"), "--ip=127.0.0.1", "--port=0", pf, wd,
-                      "--allocation_interval=100ms"};
-    size_t n = 6;
-    build_argv(argv, &n, flags);
-    argv[n] = NULL;
-    p->pid = spawn(argv, p->log);
-    p->port = read_port_file(port_file, p->pid, 20);
+    /* A port picked here may be taken before the master binds it: then
+     * another (an explicit --port in flags wins over this one). */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        snprintf(port, sizeof(port), "--port=%d", pick_port());
+        char *argv[64] = {(char *)h_bin("tepui-master"), "--ip=127.0.0.1", port, pf, wd,
+                          "--allocation_interval=100ms"};
+        size_t n = 6;
+        build_argv(argv, &n, flags);
+        argv[n] = NULL;
+        p->pid = spawn(argv, p->log);
+        p->port = read_port_file(port_file, p->pid, 20);
+        if (p->port > 0 || h_log_count(p, "Address already in use") == 0)
+            break;
+    }
     if (p->port <= 0)
         h_dump_logs(c);
     assert_true(p->port > 0);
@@ -160,6 +209,17 @@ void h_start_master_on_port(struct h_cluster *c, int port, const char *const *fl
     argv[n] = NULL;
     h_start_master(c, argv);
     assert_int_equal(c->master.port, port);
+}
+
+void h_restart_master(struct h_cluster *c, int sig, const char *const *flags)
+{
+    int port = c->master.port;
+    int status = h_stop(&c->master, sig ? sig : SIGKILL);
+    if (sig == SIGTERM && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        h_dump_logs(c);
+        fail_msg("the master did not exit cleanly on SIGTERM (status %d)", status);
+    }
+    h_start_master_on_port(c, port, flags);
 }
 
 static int agents_registered(struct h_cluster *c)
@@ -189,14 +249,20 @@ int h_start_agent(struct h_cluster *c, const char *resources, const char *const 
     snprintf(master, sizeof(master), "--master=127.0.0.1:%d", c->master.port);
     snprintf(res, sizeof(res), "--resources=%s",
              resources ? resources : "cpus:4;mem:4096;disk:4096;ports:[31000-31099]");
-    char *argv[64] = {(char *)h_bin("tepui-agent"), "--ip=127.0.0.1", "--port=0", pf, wd, master,
-                      res, "--registration_backoff_factor=100ms"};
-    size_t n = 8;
-    build_argv(argv, &n, flags);
-    argv[n] = NULL;
     int before = agents_registered(c);
-    p->pid = spawn(argv, p->log);
-    p->port = read_port_file(port_file, p->pid, 20);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char port[32];
+        snprintf(port, sizeof(port), "--port=%d", pick_port());
+        char *argv[64] = {(char *)h_bin("tepui-agent"), "--ip=127.0.0.1", port, pf, wd, master,
+                          res, "--registration_backoff_factor=100ms"};
+        size_t n = 8;
+        build_argv(argv, &n, flags);
+        argv[n] = NULL;
+        p->pid = spawn(argv, p->log);
+        p->port = read_port_file(port_file, p->pid, 20);
+        if (p->port > 0 || h_log_count(p, "Address already in use") == 0)
+            break;
+    }
     if (p->port <= 0)
         h_dump_logs(c);
     assert_true(p->port > 0);
@@ -235,6 +301,112 @@ int h_stop(struct h_proc *p, int sig)
     return status;
 }
 
+/* Whether p has exited, without reaping it (h_stop still sees its status). */
+static int exited_unreaped(const struct h_proc *p);
+
+int h_restart_agent(struct h_cluster *c, int i, const char *resources, const char *const *flags)
+{
+    assert_true(i >= 0 && i < c->n_agents);
+    struct h_proc *p = &c->agents[i];
+    assert_true(p->pid <= 0);
+    char port_file[600];
+    snprintf(port_file, sizeof(port_file), "%s/agent%d.port", c->root, i);
+    unlink(port_file);
+    char pf[700], wd[700], master[128], res[512], port[32];
+    snprintf(pf, sizeof(pf), "--port_file=%s", port_file);
+    snprintf(wd, sizeof(wd), "--work_dir=%s", p->dir);
+    snprintf(master, sizeof(master), "--master=127.0.0.1:%d", c->master.port);
+    snprintf(res, sizeof(res), "--resources=%s",
+             resources ? resources : "cpus:4;mem:4096;disk:4096;ports:[31000-31099]");
+    snprintf(port, sizeof(port), "--port=%d", p->port);
+    char *argv[64] = {(char *)h_bin("tepui-agent"), "--ip=127.0.0.1", port, pf, wd, master, res,
+                      "--registration_backoff_factor=100ms"};
+    size_t n = 8;
+    build_argv(argv, &n, flags);
+    argv[n] = NULL;
+    p->pid = spawn(argv, p->log);
+    double deadline = clock_mono() + 30;
+    while (clock_mono() < deadline) {
+        FILE *f = fopen(port_file, "r");
+        if (f != NULL) {
+            int got = 0;
+            int ok = fscanf(f, "%d", &got) == 1;
+            fclose(f);
+            if (ok && got > 0) {
+                assert_int_equal(got, p->port);
+                return 0;
+            }
+        }
+        if (exited_unreaped(p))
+            return -1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    h_dump_logs(c);
+    fail_msg("the restarted agent %d did not serve within 30 s", i);
+    return -1;
+}
+
+int h_agent_registered(int port)
+{
+    return h_metric(port, "slave/registered") == 1;
+}
+
+/* Whether a process's environment has an entry starting with prefix. */
+static int environ_has_prefix(long pid, const char *prefix)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t cap = 1 << 20, n;
+    char *buf = malloc(cap + 1);
+    n = buf ? fread(buf, 1, cap, f) : 0;
+    fclose(f);
+    if (buf == NULL)
+        return 0;
+    buf[n] = '\0';
+    int found = 0;
+    size_t len = strlen(prefix);
+    for (size_t i = 0; i < n && !found; i += strlen(buf + i) + 1)
+        found = strncmp(buf + i, prefix, len) == 0;
+    free(buf);
+    return found;
+}
+
+int h_kill_leftovers(const struct h_cluster *c)
+{
+    if (c->root[0] == '\0')
+        return 0;
+    char prefix[400];
+    snprintf(prefix, sizeof(prefix), "MESOS_DIRECTORY=%s/", c->root);
+    int killed = 0;
+    /* Passes repeat while they find something: a process may fork while
+     * one runs. */
+    for (int pass = 0; pass < 10; pass++) {
+        int found = 0;
+        DIR *d = opendir("/proc");
+        if (d == NULL)
+            break;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end = NULL;
+            long pid = strtol(de->d_name, &end, 10);
+            if (end == de->d_name || *end != '\0' || pid <= 1 || pid == (long)getpid())
+                continue;
+            if (environ_has_prefix(pid, prefix) && kill((pid_t)pid, SIGKILL) == 0) {
+                found = 1;
+                killed++;
+            }
+        }
+        closedir(d);
+        if (!found)
+            break;
+    }
+    return killed;
+}
+
 /* A daemon stopped with SIGTERM must exit 0: under the sanitizers a leak or
  * an error found at exit makes the exit status non-zero. */
 static int check_clean_exit(const char *name, const struct h_proc *p, int status)
@@ -256,6 +428,8 @@ void h_cluster_destroy(struct h_cluster *c)
         if (was_running)
             clean &= check_clean_exit("an agent", &c->agents[i], status);
     }
+    /* Executors of checkpointing frameworks outlive their agent. */
+    h_kill_leftovers(c);
     int master_running = c->master.pid > 0;
     int status = h_stop(&c->master, SIGTERM);
     if (master_running)
@@ -737,6 +911,7 @@ int h_sched_subscribe(struct h_sched *s, int port, enum wire_format fmt,
         }
     char *head = xstrndup(buf, head_len);
     find_header(head, "Mesos-Stream-Id", s->stream_id, sizeof(s->stream_id));
+    find_header(head, "Location", s->location, sizeof(s->location));
     free(head);
     s->raw = xmemdup(buf + head_len, n - head_len + 1);
     s->n_raw = n - head_len;

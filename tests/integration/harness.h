@@ -38,9 +38,25 @@ void h_start_master(struct h_cluster *c, const char *const *flags);
 /* The same on a given port, e.g. to restart a stopped master where its
  * agents and schedulers look for it (same work dir and log). */
 void h_start_master_on_port(struct h_cluster *c, int port, const char *const *flags);
+/* Stops the master (SIGKILL, or sig; a SIGTERM must end in a clean exit)
+ * and starts it again on its port with the same work dir, log and extra
+ * flags, as a master that fails over onto the same machine. */
+void h_restart_master(struct h_cluster *c, int sig, const char *const *flags);
 /* Starts an agent with resources (NULL: "cpus:4;mem:4096;disk:4096;ports:[31000-31099]");
  * returns its index; waits until the master lists it. */
 int h_start_agent(struct h_cluster *c, const char *resources, const char *const *flags);
+/* Starts agent i again after h_stop, on its port, with its work dir and
+ * log (appended to) and the flags added (the default resources unless
+ * given): a restart that may recover what its last run left. Returns 0 once
+ * it serves, -1 if it exited first (not reaped: h_stop returns how). It may
+ * not have registered yet (see h_agent_registered). */
+int h_restart_agent(struct h_cluster *c, int i, const char *resources, const char *const *flags);
+/* Whether the agent serving on port is registered with its master. */
+int h_agent_registered(int port);
+/* Kills every process left by the cluster's containers (their environment
+ * names a sandbox under the cluster's root): executors of checkpointing
+ * frameworks outlive their agent. Returns how many it killed. */
+int h_kill_leftovers(const struct h_cluster *c);
 /* Stops (SIGKILL unless sig given) and reaps a process; returns its wait
  * status. */
 int h_stop(struct h_proc *p, int sig);
@@ -97,6 +113,7 @@ struct h_sched {
     Tepui__Scheduler__Event **queue;
     size_t n_queue;
     int closed;
+    char location[512];   /* of a SUBSCRIBE answered 307 (a master that does not lead) */
 };
 
 /* Subscribes with a FrameworkInfo given as JSON; the format is used both
