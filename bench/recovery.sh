@@ -66,7 +66,7 @@ mport=$(cat "$dir/master.port")
 start_agent() {
     "$bin/tepui-agent" --master="127.0.0.1:$mport" --port="$1" --port_file="$dir/agent.port" \
         --work_dir="$dir/agent" --resources='cpus:64;mem:65536;disk:65536' \
-        --executor_reregistration_timeout=30secs --logging_level="${2:-WARNING}" \
+        --logging_level="${2:-WARNING}" \
         2>>"$dir/agent.log" &
     agent=$!
     pids="$pids $agent"
@@ -123,5 +123,6 @@ for attempt in $(seq "$RUNS"); do
     echo "restart $attempt: registered again $(echo "$t1 - $t0" | bc -l | xargs printf '%.3f') s" \
          "after its start (recovery itself: $(printf '%.3f' "$took") s), $running tasks running"
 done
+grep -E "recovered agent|did not re-subscribe|recovery finished" "$dir/agent.log" | cut -c1-160
 grep -c "re-subscribed after the agent's restart" "$dir/agent.log" |
     xargs printf "executors re-subscribed over all restarts: %s\n"
