@@ -181,6 +181,10 @@ $(BUILD)/tests/integration/test_%: $(OBJ)/tests/integration/test_%.o $(HARNESS_O
 # Some unit tests (libtepui's) talk to a real master.
 $(UNIT_BIN) $(INTEG_BIN): | $(PROGRAMS)
 $(BUILD)/tests/integration/test_rendler: | $(RENDLER_PROGRAMS)
+# The emulated cluster runs the benchmark's emulator.
+$(BUILD)/tests/integration/test_emulator: | $(BUILD)/bench/emulator
+# The isolation tests read container cgroups with the agent's own paths.
+$(BUILD)/tests/integration/test_isolation: $(OBJ)/src/agent/cgroups.o
 # RENDLER's link scanner is unit-tested apart from the daemons.
 $(BUILD)/tests/test_rendler_links: $(OBJ)/tests/unit/test_rendler_links.o $(RENDLER_OBJ) $(LIBTEPUI)
 	@mkdir -p $(dir $@)

@@ -8,8 +8,13 @@
  *   - "steady": after each framework gives back a quarter of what it holds
  *     on every agent (many small allocations, as tasks end).
  *
+ * With --quota the frameworks' roles are nested ("eng/role<i>"), every
+ * other role has a guarantee (together half the cluster's cpus) and every
+ * role a limit (twice an even share of the cluster), so each cycle runs
+ * both quota stages, headroom and limit checks.
+ *
  *   build/bench/allocator_bench [--agents=1000,10000,50000] [--frameworks=10,100,1000]
- *       [--roles=1] [--csv=FILE]
+ *       [--roles=1] [--quota] [--csv=FILE]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +83,12 @@ int main(int argc, char **argv)
 {
     char *agents_text = NULL, *fw_text = NULL, *csv = NULL;
     int n_roles = 1;
+    int with_quota = 0;
     struct flag_def defs[] = {
         {"agents", FLAG_STRING, &agents_text, "1000,10000,50000", "Agent counts"},
         {"frameworks", FLAG_STRING, &fw_text, "10,100,1000", "Framework counts"},
         {"roles", FLAG_INT, &n_roles, "1", "Roles the frameworks are spread over"},
+        {"quota", FLAG_BOOL, &with_quota, "false", "Nested roles with guarantees and limits"},
         {"csv", FLAG_STRING, &csv, NULL, "Also write agents,frameworks,full,filtered,steady ms here"},
     };
     struct flag_set fs = {.program = "allocator_bench", .defs = defs,
@@ -114,9 +121,25 @@ int main(int argc, char **argv)
                 snprintf(id, sizeof(id), "agent-%d", i);
                 allocator_add_agent(a, id, &agent_res);
             }
+            if (with_quota) {
+                /* Guarantees: half the cpus over the even roles; limits:
+                 * twice an even share for every role. */
+                int64_t cpus = (int64_t)A * 24000;
+                int n_even = (n_roles + 1) / 2;
+                for (int r = 0; r < n_roles; r++) {
+                    char role[32];
+                    snprintf(role, sizeof(role), "eng/role%d", r);
+                    struct allocator_quantity g = {"cpus", cpus / 2 / n_even};
+                    struct allocator_quantity l = {"cpus", 2 * cpus / n_roles};
+                    allocator_set_quota(a, role, &g, r % 2 == 0, &l, 1);
+                }
+            }
             for (int i = 0; i < F; i++) {
                 char role[32];
-                snprintf(role, sizeof(role), n_roles > 1 ? "role%d" : "*", i % n_roles);
+                if (with_quota)
+                    snprintf(role, sizeof(role), "eng/role%d", i % n_roles);
+                else
+                    snprintf(role, sizeof(role), n_roles > 1 ? "role%d" : "*", i % n_roles);
                 char *roles[1] = {role};
                 snprintf(id, sizeof(id), "framework-%d", i);
                 allocator_add_framework(a, id, roles, 1, 1);

@@ -3,6 +3,7 @@
  * from ACCEPT to TASK_RUNNING and to TASK_FINISHED (p50, p99).
  *
  *   build/bench/launch --master=127.0.0.1:5050 --tasks=2000 [--checkpoint]
+ *   [--image=NAME]   (the command runs inside a container image)
  *
  * bench/launch.sh runs it against a fresh master and agent and compares it
  * with Slurm and with the machine's raw process-spawn rate. */
@@ -32,6 +33,7 @@ struct bench {
     char *command;
     int window;                 /* tasks in flight at most (0: no limit) */
     Tepui__ExecutorInfo *executor;   /* custom executor mode: tasks are its work items */
+    char *image;                /* a DOCKER image the command runs in, or NULL */
     int launched, finished, failed;
     struct task_times *t;
     int64_t first_accept, last_finish;
@@ -67,6 +69,23 @@ static void make_executor_task(struct bench *b, Tepui__TaskInfo *t)
     labels.labels = &lp;
     labels.n_labels = 1;
     t->labels = PB_COPY(Tepui__Labels, &labels);
+}
+
+/* Runs a command task inside an image, as Mesos's unified containerizer
+ * (ContainerInfo MESOS with a DOCKER image). */
+static void set_image(Tepui__TaskInfo *t, const char *image)
+{
+    Tepui__Image__Docker docker = TEPUI__IMAGE__DOCKER__INIT;
+    Tepui__Image img = TEPUI__IMAGE__INIT;
+    Tepui__ContainerInfo__MesosInfo mesos = TEPUI__CONTAINER_INFO__MESOS_INFO__INIT;
+    Tepui__ContainerInfo c = TEPUI__CONTAINER_INFO__INIT;
+    docker.name = (char *)image;
+    img.type = TEPUI__IMAGE__TYPE__DOCKER;
+    img.docker = &docker;
+    mesos.image = &img;
+    c.type = TEPUI__CONTAINER_INFO__TYPE__MESOS;
+    c.mesos = &mesos;
+    t->container = PB_COPY(Tepui__ContainerInfo, &c);
 }
 
 static void use_offer(struct bench *b, const Tepui__Offer *o)
@@ -110,6 +129,8 @@ static void use_offer(struct bench *b, const Tepui__Offer *o)
                                           role);
         if (b->executor != NULL)
             make_executor_task(b, infos[k]);
+        else if (b->image != NULL && b->image[0] != '\0')
+            set_image(infos[k], b->image);
     }
     if (b->first_accept == 0)
         b->first_accept = now;
@@ -218,6 +239,8 @@ int main(int argc, char **argv)
         {"timeout", FLAG_DURATION, &timeout, "300secs", "Give up after this long"},
         {"checkpoint", FLAG_BOOL, &checkpoint, "false",
          "Whether the framework checkpoints (agents keep its tasks and updates on disk)"},
+        {"image", FLAG_STRING, &b.image, NULL,
+         "Run each command inside this container image (a DOCKER image, name[:tag])"},
     };
     struct flag_set fs = {.program = "launch", .defs = defs, .n = sizeof(defs) / sizeof(defs[0])};
     struct error err = {0};

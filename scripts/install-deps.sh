@@ -12,7 +12,8 @@ libjansson-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev libssl-dev uth
 libcmocka-dev golang-go golang-github-mesos-mesos-go-dev
 libzookeeper-mt-dev zookeeper default-jre-headless
 curl procps psmisc
-graphviz chromium
+graphviz chromium gnuplot-nox jq
+crun busybox-static
 "
 
 missing=""

@@ -361,7 +361,8 @@ int agent_start(struct agent *a, struct error *err)
     a->info->port = a->port;
     executor_api_routes(a);
     endpoints_routes(a);
-    containers_init(a);
+    if ((rc = containers_init(a, err)) != 0)
+        return rc;
     if ((rc = fetcher_init(a, err)) != 0)
         return rc;
     struct buf res = BUF_INIT;

@@ -27,6 +27,9 @@ struct agent_executor;
 struct fetcher;
 struct fetch;
 struct checkpoint;
+struct isolation;
+struct images;
+struct container;
 
 struct agent_flags {
     char *master;
@@ -55,6 +58,17 @@ struct agent_flags {
     char *reconfiguration_policy;     /* equal | additive */
     double executor_reregistration_timeout;
     double recovery_timeout;
+    double zk_session_timeout;
+    /* Isolation (isolators.c, cgroups.c). */
+    char *isolation;
+    char *cgroups_hierarchy;
+    char *cgroups_root;
+    int cgroups_enable_cfs;
+    int cgroups_limit_swap;
+    int cgroups_pids_max;
+    /* Container images (images/). */
+    char *image_store_dir;
+    char *docker_registry;
 };
 
 struct agent_task {
@@ -105,6 +119,7 @@ struct agent_executor {
     int pidfd;                        /* -1 when not watched that way */
     struct event *exit_watch;
     struct buf deferred;              /* events waiting for the turn's commit */
+    struct container *container;      /* its isolation (isolators.h), NULL if none */
     UT_hash_handle hh;                /* framework->executors */
     UT_hash_handle hh_pid;            /* agent->executors_by_pid */
 };
@@ -136,6 +151,8 @@ struct agent {
     Tepui__CommandInfo *default_executor_command;  /* built on first use */
     struct fetcher *fetcher;          /* URIs into sandboxes, and their cache */
     struct checkpoint *ckpt;          /* checkpoint.c; NULL once closed */
+    struct isolation *isolation;      /* --isolation (isolators.h) */
+    struct images *images;            /* container images (images/images.h) */
     /* Recovery (recover.c): executors of the previous run still to
      * re-subscribe before the agent registers with the master. */
     int recovering;
@@ -267,7 +284,17 @@ const char *containers_switch_user(const struct agent *a, const struct agent_exe
 void containers_shutdown(struct agent *a, struct agent_executor *e);
 /* SIGKILL to the executor's whole process group at once. */
 void containers_destroy(struct agent *a, struct agent_executor *e);
-void containers_init(struct agent *a);
+/* Sets up isolation (--isolation): err says what this host lacks. */
+int containers_init(struct agent *a, struct error *err);
+/* The container's resources changed (a task came or went). */
+void containers_update(struct agent *a, struct agent_executor *e);
+/* The executor is being forgotten: its container's isolation goes (its
+ * cgroups, after killing what is left in them). */
+void containers_release(struct agent *a, struct agent_executor *e);
+/* After recovery: removes container cgroups no known executor owns. */
+void containers_cleanup_unknown(struct agent *a);
+/* A process and every process below it or in its session (from /proc). */
+size_t containers_process_tree(pid_t root, pid_t **out);
 /* Agent shutdown: executors of frameworks that checkpoint are left
  * running (a restarted agent recovers them, as Mesos's); the others are
  * killed. */
@@ -306,6 +333,11 @@ void updates_checkpoint_all(struct agent *a);
 void updates_drop_framework(struct agent *a, const char *framework_id);
 int updates_pending(struct agent *a, const char *framework_id, const char *task_id);
 void updates_free_all(struct agent *a);
+
+/* ---- monitor.c ---- */
+struct http_request;
+/* GET /monitor/statistics: every running container's resource usage. */
+void monitor_statistics_handler(struct http_request *req, void *arg);
 
 /* ---- endpoints.c ---- */
 void endpoints_routes(struct agent *a);

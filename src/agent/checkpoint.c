@@ -371,6 +371,12 @@ void ckpt_agent(struct agent *a)
     bind_text(s, 1, "boot_id");
     sqlite3_bind_blob(s, 2, boot_id, (int)strlen(boot_id), SQLITE_STATIC);
     run(a, s, "the boot id");
+    Tepui__Internal__CheckpointedResources cr = TEPUI__INTERNAL__CHECKPOINTED_RESOURCES__INIT;
+    cr.resources = resources_to_proto(&a->total, &cr.n_resources);
+    bind_text(s, 1, "resources");
+    bind_message(a, s, 2, &cr);
+    run(a, s, "the agent's resources");
+    resources_proto_free(cr.resources, cr.n_resources);
 }
 
 void ckpt_framework(struct agent *a, struct agent_framework *f)
@@ -585,6 +591,15 @@ static void agent_row(sqlite3_stmt *s, struct ckpt_state *st)
         }
         pb_free(st->agent_info);
         st->agent_info = info;
+    } else if (strcmp(key, "resources") == 0) {
+        Tepui__Internal__CheckpointedResources *r =
+            column_message(s, 1, &tepui__internal__checkpointed_resources__descriptor);
+        if (r == NULL) {
+            ckpt_state_add_problem(st, "the agent's checkpointed resources cannot be decoded");
+            return;
+        }
+        pb_free(st->resources);
+        st->resources = r;
     }
 }
 
@@ -700,6 +715,7 @@ void ckpt_state_free(struct ckpt_state *st)
 {
     free(st->agent_id);
     pb_free(st->agent_info);
+    pb_free(st->resources);
     free(st->boot_id);
     for (size_t i = 0; i < st->n_frameworks; i++)
         pb_free(st->frameworks[i].info);

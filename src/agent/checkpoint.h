@@ -63,6 +63,9 @@ struct ckpt_state {
     char **problems;
     size_t n_problems;
     int unreadable;           /* the file itself is damaged (not only rows) */
+    /* The agent's total after reservations and volumes (ckpt_agent), or
+     * NULL (a checkpoint written before there were any). */
+    Tepui__Internal__CheckpointedResources *resources;
 };
 
 /* Opens (creating) the database. A file that SQLite cannot open or that is
@@ -85,7 +88,8 @@ void ckpt_state_free(struct ckpt_state *st);
 int ckpt_reset(struct agent *a, int set_aside, struct error *err);
 
 /* ---- writes (no-ops when the agent has no open checkpoint) ---- */
-/* The agent's id, AgentInfo and the boot id it runs under. */
+/* The agent's id, AgentInfo, the boot id it runs under and its total
+ * resources (with reservations and persistent volumes). */
 void ckpt_agent(struct agent *a);
 void ckpt_framework(struct agent *a, struct agent_framework *f);
 void ckpt_framework_remove(struct agent *a, struct agent_framework *f);

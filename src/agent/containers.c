@@ -1,10 +1,12 @@
-/* Containers, posix flavour: an executor runs as its own session leader in
- * its sandbox, with stdout and stderr going to the sandbox's files, as the
- * framework's user when the agent is root. Destroying a container kills
- * the executor's whole process tree (its children's sessions included);
- * exits are learned from SIGCHLD, or, for executors a restarted agent
- * recovered (it is not their parent), from a pidfd. cgroups and namespaces
- * come with the isolators. */
+/* Containers: an executor runs as its own session leader in its sandbox,
+ * with stdout and stderr going to the sandbox's files, as the framework's
+ * user when the agent is root. The posix launcher spawns it plainly and a
+ * destroy kills its process tree (its children's sessions included); with
+ * cgroups or namespaces (--isolation, isolators.c) it is cloned into new
+ * namespaces and enters its cgroups before it execs, and a destroy kills
+ * everything in its cgroups. Exits are learned from SIGCHLD, or, for
+ * executors a restarted agent recovered (it is not their parent), from a
+ * pidfd. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +28,9 @@
 #include "agent/agent.h"
 #include "agent/checkpoint.h"
 #include "agent/fetcher.h"
+#include "agent/images/images.h"
+#include "agent/isolators.h"
+#include "agent/volumes.h"
 #include "common/clock.h"
 #include "common/flags.h"
 #include "common/fs.h"
@@ -104,6 +111,11 @@ static size_t descendants(pid_t root, pid_t **out)
     free(sessions);
     *out = result;
     return n;
+}
+
+size_t containers_process_tree(pid_t root, pid_t **out)
+{
+    return descendants(root, out);
 }
 
 /* Signals a process, everything below it, and their process groups. */
@@ -420,6 +432,97 @@ int containers_prepare_sandbox(struct agent *a, struct agent_executor *e, struct
     return 0;
 }
 
+/* How an executor's process starts: what it runs and where, who it runs
+ * as, which namespaces it gets. Whoever changes how containers run (a
+ * container image runs its command through an OCI runtime) rewrites exe and
+ * argv here before launch_process; the sandbox, cgroups and user stay. */
+struct container_launch {
+    const char *exe;
+    char **argv;
+    char **envp;
+    const char *dir;
+    int out_fd, err_fd;
+    int switch_user;
+    const char *user;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int n_groups;
+    int clone_flags;                  /* CLONE_NEW* */
+};
+
+/* The child's side of a clone: into the cgroups first (everything it
+ * starts is then accounted and killable), the namespaces' mounts, then the
+ * sandbox, the user and the executor. Only async-signal-safe calls. */
+static void launch_child(const struct container_launch *l, const int *cg_fds, size_t n_cg)
+{
+    for (size_t i = 0; i < n_cg; i++) {
+        if (write(cg_fds[i], "0", 1) != 1) {
+            dprintf(l->err_fd, "tepui-agent: cannot enter the container's cgroup: %s\n",
+                    strerror(errno));
+            _exit(126);
+        }
+    }
+    if (l->clone_flags & CLONE_NEWNS) {
+        /* Mounts made inside stay inside; the host's still reach in. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
+            dprintf(l->err_fd, "tepui-agent: cannot make / a slave mount: %s\n", strerror(errno));
+            _exit(126);
+        }
+        if ((l->clone_flags & CLONE_NEWPID) &&
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+            dprintf(l->err_fd, "tepui-agent: cannot mount /proc: %s\n", strerror(errno));
+            _exit(126);
+        }
+    }
+    setsid();
+    if (chdir(l->dir) != 0)
+        _exit(126);
+    dup2(l->out_fd, STDOUT_FILENO);
+    dup2(l->err_fd, STDERR_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, STDIN_FILENO);
+    if (l->switch_user && (setgroups((size_t)l->n_groups, l->groups) != 0 || setgid(l->gid) != 0 ||
+                           setuid(l->uid) != 0)) {
+        dprintf(STDERR_FILENO, "tepui-agent: cannot switch to user %s\n", l->user);
+        _exit(126);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    execve(l->exe, l->argv, l->envp);
+    dprintf(STDERR_FILENO, "tepui-agent: cannot execute %s: %s\n", l->exe, strerror(errno));
+    _exit(127);
+}
+
+static int launch_process(struct agent *a, struct agent_executor *e,
+                          const struct container_launch *l, pid_t *pid, struct error *err)
+{
+    if (!l->switch_user && !isolation_needs_clone(a))
+        /* The common case, without fork's copy of the agent's memory. */
+        return spawn_plain(l->exe, l->argv, l->envp, l->dir, pid, err);
+    int cg_fds[CG_N + 1];
+    size_t n_cg = 0;
+    if (e->container != NULL && e->container->has_cgroups)
+        n_cg = cgroups_open_procs(&a->isolation->cg, e->container_id, cg_fds);
+    /* clone(2) with fork's calling convention (no new stack: the child
+     * runs on a copy of this one), so the executor itself, not a helper,
+     * is the first process of its PID namespace and the agent's child. */
+    pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)(l->clone_flags | SIGCHLD), NULL,
+                                 NULL, NULL, NULL);
+    if (child == 0)
+        launch_child(l, cg_fds, n_cg);
+    int saved = errno;
+    for (size_t i = 0; i < n_cg; i++)
+        close(cg_fds[i]);
+    if (child < 0)
+        return error_set(err, -saved, "cannot start the executor (clone): %s", strerror(saved));
+    *pid = child;
+    return 0;
+}
+
 int containers_launch(struct agent *a, struct agent_executor *e, struct error *err)
 {
     int rc = 0;
@@ -433,6 +536,14 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
 
     /* A container that fetched URIs has its sandbox already. */
     if (e->directory == NULL && (rc = containers_prepare_sandbox(a, e, err)) != 0)
+        goto out;
+    /* A container image is provisioned first, off the loop (images/): the
+     * launch comes back here once its rootfs is mounted. */
+    if ((rc = images_provision(a, e, err)) != 0) {
+        rc = rc > 0 ? 0 : rc;
+        goto out;
+    }
+    if ((rc = volumes_mount(a, e, err)) != 0)
         goto out;
 
     /* Who runs it: the command's user, else the framework's, when we may. */
@@ -467,6 +578,16 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
     }
     if ((rc = build_environment(a, e, &env, err)) != 0)
         goto out;
+    /* An image's task runs under crun, which the executor starts as root;
+     * crun becomes the task's user inside (images/). */
+    char *bundle = NULL;
+    if ((rc = images_bundle(a, e, env.v, &bundle, err)) != 0)
+        goto out;
+    if (bundle != NULL) {
+        env_set(&env, IMAGES_BUNDLE_ENV, bundle);
+        switch_user = 0;
+        free(bundle);
+    }
 
     int shell = !cmd->has_shell || cmd->shell;
     if (shell) {
@@ -490,41 +611,27 @@ int containers_launch(struct agent *a, struct agent_executor *e, struct error *e
     if (switch_user && getgrouplist(user, gid, groups, &n_groups) < 0)
         n_groups = 0;
 
-    pid_t pid;
-    if (!switch_user) {
-        /* The common case, without fork's copy of the agent's memory. */
-        if ((rc = spawn_plain(exe, argv, env.v, e->directory, &pid, err)) != 0)
-            goto out;
-        goto spawned;
-    }
-    pid = fork();
-    if (pid < 0) {
-        rc = error_set(err, -errno, "fork: %s", strerror(errno));
+    /* Limits and cgroups are in place before the executor exists. */
+    if ((rc = isolation_prepare(a, e, err)) != 0)
         goto out;
-    }
-    if (pid == 0) {
-        setsid();
-        if (chdir(e->directory) != 0)
-            _exit(126);
-        dup2(out_fd, STDOUT_FILENO);
-        dup2(err_fd, STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        if (switch_user &&
-            (setgroups((size_t)n_groups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
-            dprintf(STDERR_FILENO, "tepui-agent: cannot switch to user %s\n", user);
-            _exit(126);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execve(exe, argv, env.v);
-        dprintf(STDERR_FILENO, "tepui-agent: cannot execute %s: %s\n", exe, strerror(errno));
-        _exit(127);
-    }
-spawned:
+    struct container_launch l = {
+        .exe = exe,
+        .argv = argv,
+        .envp = env.v,
+        .dir = e->directory,
+        .out_fd = out_fd,
+        .err_fd = err_fd,
+        .switch_user = switch_user,
+        .user = user,
+        .uid = uid,
+        .gid = gid,
+        .groups = groups,
+        .n_groups = n_groups,
+        .clone_flags = isolation_clone_flags(a),
+    };
+    pid_t pid;
+    if ((rc = launch_process(a, e, &l, &pid, err)) != 0)
+        goto out;
     e->pid = pid;
     HASH_ADD(hh_pid, a->executors_by_pid, pid, sizeof(pid_t), e);
     if (agent_framework_checkpoints(e->framework))
@@ -549,11 +656,50 @@ out:
 
 void containers_destroy(struct agent *a, struct agent_executor *e)
 {
-    (void)a;
     if (e->fetch != NULL)
         fetcher_kill(a, e);
+    images_kill(a, e);
+    if (isolation_kill(a, e->container_id))
+        return;
     if (e->pid > 0)
         kill_tree(e->pid, SIGKILL);
+}
+
+void containers_update(struct agent *a, struct agent_executor *e)
+{
+    isolation_update(a, e);
+}
+
+void containers_release(struct agent *a, struct agent_executor *e)
+{
+    isolation_cleanup(a, e);
+}
+
+void containers_cleanup_unknown(struct agent *a)
+{
+    isolation_cleanup_unknown(a);
+    images_recover(a);
+}
+
+/* The executor's process is gone: what it left goes with it (everything
+ * in its cgroups; without them its session, then anything still marked
+ * with its container id, unless it ended cleanly, having ended its tasks'
+ * process groups itself: both scan /proc, too costly for every launch).
+ * A container that ran out of memory says so first. */
+static void container_ended(struct agent *a, struct agent_executor *e, pid_t pid, int clean)
+{
+    isolation_check_limitation(a, e);
+    images_destroy(a, e->container_id);
+    if (e->container != NULL && e->container->has_cgroups) {
+        isolation_cleanup(a, e);
+        return;
+    }
+    if (!clean) {
+        if (pid > 0)
+            kill_tree(pid, SIGKILL);
+        kill_leftovers(e);
+    }
+    isolation_cleanup(a, e);
 }
 
 /* ---- executors of an earlier run ---- */
@@ -570,8 +716,7 @@ static void reattached_exit(struct agent *a, struct agent_executor *e)
     HASH_ITER(hh, e->tasks, t, tmp) {
         unfinished |= !task_state_is_terminal(t->state);
     }
-    if (unfinished)
-        kill_leftovers(e);
+    container_ended(a, e, 0, !unfinished);
     if (e->recovered)
         recover_executor_gone(a, e);
     if (e->state != EXECUTOR_TERMINATED)
@@ -617,18 +762,21 @@ int containers_reattach(struct agent *a, struct agent_executor *e)
         e->pidfd = fd;
         e->exit_watch = event_new(a->base, fd, EV_READ, pidfd_cb, e);
         event_add(e->exit_watch, NULL);
+        isolation_recover(a, e);
     } else {
         log_warn("cannot watch executor %s (pid %d) with a pidfd (%s); polling for its exit",
                  e->id, (int)e->pid, strerror(errno));
         e->exit_watch = event_new(a->base, -1, EV_PERSIST, poll_exit_cb, e);
         struct timeval tv = {1, 0};
         event_add(e->exit_watch, &tv);
+        isolation_recover(a, e);
     }
     return 1;
 }
 
 void containers_unwatch(struct agent_executor *e)
 {
+    volumes_unmount(e->agent, e);
     if (e->exit_watch != NULL) {
         event_free(e->exit_watch);
         e->exit_watch = NULL;
@@ -640,7 +788,8 @@ void containers_unwatch(struct agent_executor *e)
 
 void containers_kill_orphan(struct agent *a, const char *container_id, pid_t pid)
 {
-    (void)a;
+    isolation_cleanup_id(a, container_id);
+    images_destroy(a, container_id);
     if (process_of_container(pid, container_id)) {
         log_info("killing executor pid %d of container %s", (int)pid, container_id);
         kill_tree(pid, SIGKILL);
@@ -697,27 +846,26 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
         HASH_FIND(hh_pid, a->executors_by_pid, &pid, sizeof(pid_t), e);
         if (e == NULL) {
             fetcher_reaped(a, pid, status);   /* or a fetcher's */
+            images_reaped(a, pid, status);    /* or a provisioner's */
             continue;
         }
         HASH_DELETE(hh_pid, a->executors_by_pid, e);
         e->pid = 0;
-        /* An executor that ends cleanly has ended its tasks' process groups
-         * itself. Otherwise whatever it left goes now: its session (orphans
-         * keep it), then anything still marked with its container id. Both
-         * scan /proc, too costly to do for every launch. */
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            kill_tree(pid, SIGKILL);
-            kill_leftovers(e);
-        }
+        container_ended(a, e, pid, WIFEXITED(status) && WEXITSTATUS(status) == 0);
         if (e->state != EXECUTOR_TERMINATED)
             tasks_executor_terminated(a, e, status);
     }
 }
 
-void containers_init(struct agent *a)
+int containers_init(struct agent *a, struct error *err)
 {
+    int rc = isolation_init(a, err);
+    if (rc != 0)
+        return rc;
     a->sigchld = evsignal_new(a->base, SIGCHLD, sigchld_cb, a);
     event_add(a->sigchld, NULL);
+    images_init(a);
+    return 0;
 }
 
 void containers_fini(struct agent *a)
@@ -738,8 +886,10 @@ void containers_fini(struct agent *a)
                          "next run", e->id, f->id, (int)e->pid);
                 if (!e->adopted)
                     HASH_DELETE(hh_pid, a->executors_by_pid, e);
+                isolation_forget(e);
             } else if (e->pid > 0) {
-                kill_tree(e->pid, SIGKILL);
+                if (!isolation_kill(a, e->container_id))
+                    kill_tree(e->pid, SIGKILL);
                 if (!e->adopted) {
                     waitpid(e->pid, NULL, 0);
                     HASH_DELETE(hh_pid, a->executors_by_pid, e);
@@ -755,4 +905,6 @@ void containers_fini(struct agent *a)
         event_free(a->sigchld);
         a->sigchld = NULL;
     }
+    images_fini(a);
+    isolation_fini(a);
 }

@@ -511,6 +511,8 @@ void endpoints_routes(struct agent *a)
         {"/state.json", state_handler},    {"/metrics/snapshot", metrics_handler},
         {"/files/browse", browse_handler}, {"/files/read", read_handler},
         {"/files/download", download_handler},
+        {"/monitor/statistics", monitor_statistics_handler},
+        {"/monitor/statistics.json", monitor_statistics_handler},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         char alias[128];

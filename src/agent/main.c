@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/images/images.h"
 #include "common/daemon.h"
 #include "common/flags.h"
 #include "common/log.h"
@@ -18,6 +19,9 @@ int main(int argc, char **argv)
 {
     struct agent_flags fl = {0};
     char *port_file = NULL;
+    /* The image provisioner's child process (images/provision.c). */
+    if (argc == 3 && strcmp(argv[1], IMAGES_PROVISION_ARG) == 0)
+        return images_provision_main(argc, argv);
     struct flag_def defs[] = {
         {"master", FLAG_STRING, &fl.master, NULL,
          "The master: HOST:PORT, or zk://host:port[,host:port...]/path to follow the leading "
@@ -73,6 +77,27 @@ int main(int argc, char **argv)
          "2secs", "Time executors have to re-subscribe after the agent restarted"},
         {"recovery_timeout", FLAG_DURATION, &fl.recovery_timeout, "15mins",
          "Time executors of checkpointing frameworks wait for a restarted agent"},
+        {"zk_session_timeout", FLAG_DURATION, &fl.zk_session_timeout, "10secs",
+         "ZooKeeper session timeout when --master is a zk:// URL"},
+        {"isolation", FLAG_STRING, &fl.isolation, "posix/cpu,posix/mem",
+         "Isolators, comma-separated: posix/cpu, posix/mem, cgroups/cpu, cgroups/mem, "
+         "cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, gpu/nvidia"},
+        {"cgroups_hierarchy", FLAG_STRING, &fl.cgroups_hierarchy, "/sys/fs/cgroup",
+         "Where the cgroup hierarchies are mounted (v1 controllers below it, or cgroup v2)"},
+        {"cgroups_root", FLAG_STRING, &fl.cgroups_root, "tepui",
+         "Name of the cgroup holding containers' cgroups in each hierarchy"},
+        {"cgroups_enable_cfs", FLAG_BOOL, &fl.cgroups_enable_cfs, "false",
+         "Cap containers' CPU time at their cpus with a CFS quota (cgroups/cpu)"},
+        {"cgroups_limit_swap", FLAG_BOOL, &fl.cgroups_limit_swap, "false",
+         "Limit memory plus swap, not only memory, to the container's mem (cgroups/mem)"},
+        {"cgroups_pids_max", FLAG_INT, &fl.cgroups_pids_max, "4096",
+         "Most processes and threads one container may have at once (cgroups/pids)"},
+        {"image_store_dir", FLAG_STRING, &fl.image_store_dir, NULL,
+         "Directory of container images (OCI image layouts, docker-archive directories or "
+         "tarballs, found as <name>:<tag> or <name>) for tasks that name one"},
+        {"docker_registry", FLAG_STRING, &fl.docker_registry, NULL,
+         "Mesos's local docker registry: a directory of <repository>[:<tag>].tar archives "
+         "(docker save); only local directories are supported"},
         {"port_file", FLAG_STRING, &port_file, NULL,
          "Write the port actually listened on to this file once serving"},
     };

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/checkpoint.h"
+#include "agent/volumes.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -22,8 +23,6 @@
 /* Largest master event the agent accepts (a task group with big data). */
 #define MAX_EVENT_BYTES (64u * 1024 * 1024)
 #define MAX_BACKOFF_SECS 60.0
-/* Mesos agents' --zk_session_timeout default. */
-#define ZK_SESSION_TIMEOUT_SECS 10.0
 
 static void subscribe(struct agent *a);
 
@@ -210,6 +209,10 @@ static void handle_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
     case TEPUI__INTERNAL__AGENT_EVENT__TYPE__PING:
         send_pong(a, ev->ping);
         break;
+    case TEPUI__INTERNAL__AGENT_EVENT__TYPE__CHECKPOINT_RESOURCES:
+        if (ev->checkpoint_resources != NULL)
+            volumes_update_total(a, ev->checkpoint_resources);
+        break;
     case TEPUI__INTERNAL__AGENT_EVENT__TYPE__UPDATE_FRAMEWORK:
         if (ev->update_framework != NULL && ev->update_framework->framework->id != NULL &&
             agent_find_framework(a, ev->update_framework->framework->id->value) != NULL)
@@ -292,12 +295,16 @@ static void subscribe(struct agent *a)
     sub.agent_info = a->info;
     sub.version = TEPUI_VERSION;
     tasks_report(a, &sub);
+    Tepui__Internal__CheckpointedResources total = TEPUI__INTERNAL__CHECKPOINTED_RESOURCES__INIT;
+    total.resources = resources_to_proto(&a->total, &total.n_resources);
+    sub.total_resources = &total;
     call.has_type = 1;
     call.type = TEPUI__INTERNAL__AGENT_CALL__TYPE__SUBSCRIBE;
     call.subscribe = &sub;
     struct buf body = BUF_INIT;
     pb_pack_buf(&call.base, &body);
     tasks_report_free(&sub);
+    resources_proto_free(total.resources, total.n_resources);
 
     struct http_header headers[] = {
         {"Content-Type", WIRE_MEDIA_PROTOBUF},
@@ -347,7 +354,7 @@ void master_link_start(struct agent *a)
     a->link = LINK_DISCONNECTED;
     if (zk_url_is(a->flags.master)) {
         struct error err = {0};
-        a->master_detector = detector_new(a->base, a->flags.master, ZK_SESSION_TIMEOUT_SECS,
+        a->master_detector = detector_new(a->base, a->flags.master, a->flags.zk_session_timeout,
                                           master_detected, a, &err);
         if (a->master_detector == NULL)
             log_error("cannot follow the leading master through %s: %s", a->flags.master,

@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/checkpoint.h"
+#include "agent/volumes.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -652,6 +653,7 @@ int recover_start(struct agent *a, struct error *err)
     a->info->id = xmalloc(sizeof(*a->info->id));
     tepui__agent_id__init(a->info->id);
     a->info->id->value = xstrdup(st.agent_id);
+    volumes_recover(a, st.agent_info, st.resources);
     rebuild(a, &st, &u);
     if (st.n_problems > 0) {
         log_problems(&st, 0);
@@ -672,6 +674,9 @@ int recover_start(struct agent *a, struct error *err)
         a->metrics.recovery_time_secs = clock_mono() - a->recovery_started;
     }
 out:
+    /* As Mesos: container cgroups that no checkpoint knows are destroyed. */
+    if (rc >= 0)
+        containers_cleanup_unknown(a);
     free(u.frameworks);
     free(u.executors);
     free(u.tasks);

@@ -72,6 +72,7 @@ static void task_forget(struct agent *a, struct agent_executor *e, struct agent_
     ckpt_task_remove(a, t);
     HASH_DEL(e->tasks, t);
     task_free(t);
+    containers_update(a, e);
 }
 
 /* Tells the master a custom executor is gone (it then gives the executor's
@@ -105,6 +106,7 @@ void tasks_executor_free(struct agent *a, struct agent_executor *e)
     ckpt_executor_remove(a, e);
     ckpt_cancel(a, e);
     containers_unwatch(e);
+    containers_release(a, e);
     if (e->recovered)
         recover_executor_gone(a, e);
     struct agent_task *t, *tmp;
@@ -171,6 +173,10 @@ static Tepui__ExecutorInfo *command_executor_info(struct agent *a, const Tepui__
             e->command->uris[i] = PB_COPY(Tepui__CommandInfo__URI, task->command->uris[i]);
         e->command->n_uris = task->command->n_uris;
     }
+    /* As Mesos: the task's container goes with its executor (an image's
+     * rootfs is provisioned for it). */
+    if (task->container != NULL)
+        e->container = PB_COPY(Tepui__ContainerInfo, task->container);
     e->n_resources = task->n_resources;
     e->resources = xcalloc(task->n_resources ? task->n_resources : 1, sizeof(*e->resources));
     for (size_t i = 0; i < task->n_resources; i++)
@@ -262,6 +268,7 @@ static struct agent_task *task_add(struct agent *a, struct agent_executor *e,
     HASH_ADD_KEYPTR(hh, e->tasks, t->id, strlen(t->id), t);
     if (agent_framework_checkpoints(e->framework))
         ckpt_task(a, e, t, group);
+    containers_update(a, e);
     return t;
 }
 
@@ -548,7 +555,8 @@ void tasks_executor_terminated(struct agent *a, struct agent_executor *e, int wa
         char msg[1024];
         /* A container that never started says why on its own. */
         if (e->reason_set && e->reason_message != NULL &&
-            e->reason == TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED)
+            (e->reason == TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED ||
+             e->reason == TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY))
             snprintf(msg, sizeof(msg), "%s", e->reason_message);
         else
             snprintf(msg, sizeof(msg), "%s: executor %s",

@@ -240,3 +240,11 @@ int command_framework_has_capability(const Tepui__FrameworkInfo *framework,
             return 1;
     return 0;
 }
+
+int command_is_check_update(Tepui__TaskState state, int has_reason,
+                            Tepui__TaskStatus__Reason reason)
+{
+    return state == TEPUI__TASK_STATE__TASK_RUNNING && has_reason &&
+           (reason == TEPUI__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED ||
+            reason == TEPUI__TASK_STATUS__REASON__REASON_TASK_CHECK_STATUS_UPDATED);
+}

@@ -60,6 +60,12 @@ double command_kill_deadline(double started, double deadline, double grace);
  * destroys the container. */
 double command_shutdown_grace_period(double executor_shutdown_grace);
 
+/* Whether an update is one a health check or check result asked for
+ * (TASK_RUNNING with REASON_TASK_HEALTH_CHECK_STATUS_UPDATED or
+ * REASON_TASK_CHECK_STATUS_UPDATED): it carries the latest results. */
+int command_is_check_update(Tepui__TaskState state, int has_reason,
+                            Tepui__TaskStatus__Reason reason);
+
 int command_framework_has_capability(const Tepui__FrameworkInfo *framework,
                                      Tepui__FrameworkInfo__Capability__Type type);
 

@@ -1,6 +1,7 @@
-/* The command executor's life: one task, one child process. Messages and
- * the kill escalation follow Mesos's src/launcher/executor.cpp; what it
- * does not do (containers, rootfs, health checks, checks) is logged. */
+/* The command executor's life: one task, one child process, its health
+ * check and check (checker.c). Messages and the kill escalation follow
+ * Mesos's src/launcher/executor.cpp; what it does not do (containers,
+ * rootfs) is logged. */
 #include "executor/command_executor.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/task_state.h"
 #include "common/xalloc.h"
+#include "executor/checker.h"
 #include "executor/command.h"
 #include "executor/task_process.h"
 #include "wire/pb.h"
@@ -36,6 +38,7 @@ struct command_executor {
     Tepui__TaskInfo *task;                       /* owned, from LAUNCH */
 
     struct task_process *proc;    /* the task's process, once started */
+    struct checker *checker;      /* its health check and check, if any */
     int launched;                 /* the process was started */
     int terminated;               /* the task is over (reaped or never started) */
     int terminal_sent;
@@ -85,6 +88,8 @@ static void send_status(struct command_executor *ce, const char *task_id, Tepui_
     st.message = (char *)message;
     st.has_reason = has_reason;
     st.reason = reason;
+    if (ce->task != NULL && strcmp(task_id, task_id_of(ce)) == 0)
+        checker_fill_status(ce->checker, &st, command_is_check_update(state, has_reason, reason));
     if (tepui_executor_update(ce->lib, &st, &err) != 0)
         log_warn("framework %s executor %s task %s: cannot send %s: %s", ce->opts->framework_id,
                  ce->opts->executor_id, task_id, task_state_name(state), err.msg);
@@ -103,7 +108,7 @@ static void send_terminal(struct command_executor *ce, Tepui__TaskState state, i
 
 /* Starts the task's process. Returns 0, or a negative code with err saying
  * why the task cannot run (it then fails). */
-static int launch_process(struct command_executor *ce, struct error *err)
+static struct task_process_spec process_spec(const struct command_executor *ce)
 {
     const char *sandbox = ce->opts->sandbox ? ce->opts->sandbox : ce->opts->directory;
     struct task_process_spec spec = {
@@ -115,14 +120,51 @@ static int launch_process(struct command_executor *ce, struct error *err)
         .framework_id = ce->opts->framework_id,
         .executor_id = ce->opts->executor_id,
     };
+    return spec;
+}
+
+static int launch_process(struct command_executor *ce, struct error *err)
+{
+    struct task_process_spec spec = process_spec(ce);
     ce->proc = task_process_start(ce->base, &spec, err);
     return ce->proc != NULL ? 0 : -EINVAL;
+}
+
+static void kill_task(struct command_executor *ce, double grace, int send_killing);
+
+/* ---- health checks and checks ---- */
+
+static void checker_update_cb(void *arg, Tepui__TaskStatus__Reason reason, const char *message)
+{
+    struct command_executor *ce = arg;
+    if (ce->terminated || ce->gave_up)
+        return;
+    send_status(ce, task_id_of(ce), TEPUI__TASK_STATE__TASK_RUNNING, 1, reason, message);
+}
+
+static void checker_kill_cb(void *arg, const char *message)
+{
+    struct command_executor *ce = arg;
+    CE_LOG(warn, ce, "%s; killing the task", message);
+    kill_task(ce, command_kill_grace_period(NULL, ce->task->kill_policy), 1);
+}
+
+static void start_checker(struct command_executor *ce)
+{
+    static const struct checker_callbacks cbs = {
+        .update = checker_update_cb,
+        .kill = checker_kill_cb,
+    };
+    struct task_process_spec spec = process_spec(ce);
+    ce->checker = checker_new(ce->base, &spec, &cbs, ce);
 }
 
 static void kill_task(struct command_executor *ce, double grace, int send_killing)
 {
     if (ce->terminated || ce->proc == NULL)
         return;
+    /* No more results once the task is going (Mesos pauses its checkers). */
+    checker_stop(ce->checker);
     /* A kill under way (ours, or at max_completion_time) is only ever
      * hastened; TASK_KILLING goes out once. */
     if (!task_process_killing(ce->proc) && send_killing && !ce->gave_up &&
@@ -141,7 +183,14 @@ static void task_reaped(struct command_executor *ce, int wait_status)
     Tepui__TaskStatus__Reason reason;
     char *message = NULL;
     ce->terminated = 1;
+    checker_stop(ce->checker);
     task_process_reaped(ce->proc, wait_status, &state, &has_reason, &reason, &message);
+    const char *unhealthy = checker_kill_message(ce->checker);
+    if (unhealthy != NULL) {
+        char *m = xasprintf("%s (%s)", unhealthy, message);
+        free(message);
+        message = m;
+    }
     if (ce->gave_up)
         finish(ce, 1);
     else
@@ -157,6 +206,8 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (checker_child_exited(ce->checker, pid, status))
+            continue;
         if (ce->launched && !ce->terminated && pid == task_process_pid(ce->proc))
             task_reaped(ce, status);
     }
@@ -201,16 +252,17 @@ static void on_launch(struct tepui_executor *lib, const Tepui__TaskInfo *task, v
         return;
     }
     ce->task = PB_COPY(Tepui__TaskInfo, task);
+    /* Before the first update: every update of a task with a check carries
+     * the check's type (Mesos's rule); attempts begin on the loop, after
+     * TASK_RUNNING. */
+    start_checker(ce);
     send_status(ce, task_id_of(ce), TEPUI__TASK_STATE__TASK_STARTING, 0, 0, NULL);
-    if (task->health_check != NULL)
-        CE_LOG(warn, ce, "health checks are not supported yet; ignoring the task's health_check");
-    if (task->check != NULL)
-        CE_LOG(warn, ce, "checks are not supported yet; ignoring the task's check");
     if (task->container != NULL)
         CE_LOG(warn, ce, "container images are not supported yet; running the command on the host");
 
     if (launch_process(ce, &err) != 0) {
         CE_LOG(error, ce, "%s", err.msg);
+        checker_stop(ce->checker);
         send_terminal(ce, TEPUI__TASK_STATE__TASK_FAILED, 0, 0, err.msg);
         return;
     }
@@ -353,6 +405,7 @@ void command_executor_free(struct command_executor *ce)
 {
     if (ce == NULL)
         return;
+    checker_free(ce->checker);
     task_process_free(ce->proc);
     tepui_executor_free(ce->lib);
     event_free(ce->ack_timer);

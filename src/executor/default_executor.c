@@ -1,8 +1,9 @@
 /* The default executor's life: task groups, each task a child process with
- * a sandbox of its own; the rule that one task failing or being killed
- * kills its group; kills, shutdowns and the executor's end. Processes,
- * kill escalation and the words of terminal updates are task_process.c's,
- * shared with the command executor. */
+ * a sandbox of its own and its own health check and check; the rule that
+ * one task failing or being killed kills its group; kills, shutdowns and
+ * the executor's end. Processes, kill escalation and the words of terminal
+ * updates are task_process.c's, checks checker.c's, both shared with the
+ * command executor. */
 #include "executor/default_executor.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "common/log.h"
 #include "common/task_state.h"
 #include "common/xalloc.h"
+#include "executor/checker.h"
 #include "executor/command.h"
 #include "executor/task_process.h"
 #include "wire/pb.h"
@@ -34,13 +36,16 @@
 extern char **environ;
 
 struct task_group;
+struct default_executor;
 
 struct group_task {
     char *id;
+    struct default_executor *de;
     Tepui__TaskInfo *info;          /* owned, from LAUNCH_GROUP */
     struct task_group *group;
     char *sandbox;                  /* <executor sandbox>/tasks/<task id> */
     struct task_process *proc;      /* NULL when it could not start */
+    struct checker *checker;        /* its health check and check, if any */
     int terminal;                   /* its terminal update is sent */
     UT_hash_handle hh;              /* default_executor.tasks, by id */
 };
@@ -109,6 +114,10 @@ static void send_status(struct default_executor *de, const char *task_id, Tepui_
     st.message = (char *)message;
     st.has_reason = has_reason;
     st.reason = reason;
+    struct group_task *t = NULL;
+    HASH_FIND_STR(de->tasks, task_id, t);
+    if (t != NULL)
+        checker_fill_status(t->checker, &st, command_is_check_update(state, has_reason, reason));
     if (tepui_executor_update(de->lib, &st, &err) != 0)
         log_warn("framework %s executor %s task %s: cannot send %s: %s", de->opts->framework_id,
                  de->opts->executor_id, task_id, task_state_name(state), err.msg);
@@ -160,6 +169,8 @@ static void kill_task(struct default_executor *de, struct group_task *t, double 
 {
     if (t->terminal || t->proc == NULL)
         return;
+    /* No more results once the task is going (Mesos pauses its checkers). */
+    checker_stop(t->checker);
     /* A kill under way is only ever hastened; TASK_KILLING goes out once. */
     if (!task_process_killing(t->proc) && send_killing && !de->gave_up &&
         command_framework_has_capability(de->framework,
@@ -187,6 +198,7 @@ static void task_ended(struct default_executor *de, struct group_task *t, Tepui_
 {
     t->terminal = 1;
     de->n_active--;
+    checker_stop(t->checker);
     if (!de->gave_up)
         send_status(de, t->id, state, has_reason, reason, message);
     /* Mesos's restart policy for a task group: one task failing or killed
@@ -206,7 +218,14 @@ static void task_reaped(struct default_executor *de, struct group_task *t, int w
     int has_reason;
     Tepui__TaskStatus__Reason reason;
     char *message = NULL;
+    checker_stop(t->checker);
     task_process_reaped(t->proc, wait_status, &state, &has_reason, &reason, &message);
+    const char *unhealthy = checker_kill_message(t->checker);
+    if (unhealthy != NULL) {
+        char *m = xasprintf("%s (%s)", unhealthy, message);
+        free(message);
+        message = m;
+    }
     task_ended(de, t, state, has_reason, reason, message);
     free(message);
 }
@@ -220,6 +239,13 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct group_task *t, *tmp;
+        int was_check = 0;
+        HASH_ITER(hh, de->tasks, t, tmp) {
+            if ((was_check = checker_child_exited(t->checker, pid, status)) != 0)
+                break;
+        }
+        if (was_check)
+            continue;
         HASH_ITER(hh, de->tasks, t, tmp) {
             if (t->proc != NULL && !t->terminal && task_process_pid(t->proc) == pid) {
                 task_reaped(de, t, status);
@@ -231,6 +257,22 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- launching ---- */
 
+static struct task_process_spec process_spec(const struct default_executor *de,
+                                             const struct group_task *t)
+{
+    struct task_process_spec spec = {
+        .task = t->info,
+        .framework = de->framework,
+        .base_env = environ,
+        .sandbox = t->sandbox,
+        .own_sandbox = 1,
+        .switch_user = de->switch_user,
+        .framework_id = de->opts->framework_id,
+        .executor_id = de->opts->executor_id,
+    };
+    return spec;
+}
+
 /* Starts the task's process in its own sandbox. Returns 0, or a negative
  * code with err saying why it cannot run. */
 static int start_task(struct default_executor *de, struct group_task *t, struct error *err)
@@ -241,22 +283,40 @@ static int start_task(struct default_executor *de, struct group_task *t, struct 
                          t->id, strerror(-rc));
     char *out = xasprintf("%s/stdout", t->sandbox);
     char *errp = xasprintf("%s/stderr", t->sandbox);
-    struct task_process_spec spec = {
-        .task = t->info,
-        .framework = de->framework,
-        .base_env = environ,
-        .sandbox = t->sandbox,
-        .own_sandbox = 1,
-        .stdout_path = out,
-        .stderr_path = errp,
-        .switch_user = de->switch_user,
-        .framework_id = de->opts->framework_id,
-        .executor_id = de->opts->executor_id,
-    };
+    struct task_process_spec spec = process_spec(de, t);
+    spec.stdout_path = out;
+    spec.stderr_path = errp;
     t->proc = task_process_start(de->base, &spec, err);
     free(out);
     free(errp);
     return t->proc != NULL ? 0 : -EINVAL;
+}
+
+/* ---- health checks and checks ---- */
+
+static void checker_update_cb(void *arg, Tepui__TaskStatus__Reason reason, const char *message)
+{
+    struct group_task *t = arg;
+    if (t->terminal || t->de->gave_up)
+        return;
+    send_status(t->de, t->id, TEPUI__TASK_STATE__TASK_RUNNING, 1, reason, message);
+}
+
+static void checker_kill_cb(void *arg, const char *message)
+{
+    struct group_task *t = arg;
+    DT_LOG(warn, t->de, t, "%s; killing the task", message);
+    kill_task(t->de, t, command_kill_grace_period(NULL, t->info->kill_policy), 1);
+}
+
+static void start_checker(struct default_executor *de, struct group_task *t)
+{
+    static const struct checker_callbacks cbs = {
+        .update = checker_update_cb,
+        .kill = checker_kill_cb,
+    };
+    struct task_process_spec spec = process_spec(de, t);
+    t->checker = checker_new(de->base, &spec, &cbs, t);
 }
 
 static struct group_task *task_new(struct default_executor *de, struct task_group *g,
@@ -264,6 +324,7 @@ static struct group_task *task_new(struct default_executor *de, struct task_grou
 {
     struct group_task *t = XNEW(struct group_task);
     t->id = xstrdup(info->task_id->value);
+    t->de = de;
     t->info = PB_COPY(Tepui__TaskInfo, info);
     t->group = g;
     t->sandbox = xasprintf("%s/tasks/%s", de->sandbox, t->id);
@@ -302,11 +363,10 @@ static void on_launch_group(struct tepui_executor *lib, const Tepui__TaskGroupIn
             continue;
         }
         struct group_task *t = task_new(de, g, info);
+        /* Before the first update, which carries the check's type; attempts
+         * begin on the loop, after TASK_RUNNING. */
+        start_checker(de, t);
         send_status(de, t->id, TEPUI__TASK_STATE__TASK_STARTING, 0, 0, NULL);
-        if (info->health_check != NULL)
-            DT_LOG(warn, de, t, "health checks are not supported yet; ignoring the task's health_check");
-        if (info->check != NULL)
-            DT_LOG(warn, de, t, "checks are not supported yet; ignoring the task's check");
         if (info->container != NULL)
             DT_LOG(warn, de, t, "container images are not supported yet; running the command on the host");
     }
@@ -318,9 +378,11 @@ static void on_launch_group(struct tepui_executor *lib, const Tepui__TaskGroupIn
             errors[i] = xstrdup(err.msg);
         }
     }
-    for (size_t i = 0; i < g->n_tasks; i++)
-        if (g->tasks[i]->proc != NULL)
+    for (size_t i = 0; i < g->n_tasks; i++) {
+        if (g->tasks[i]->proc != NULL) {
             send_status(de, g->tasks[i]->id, TEPUI__TASK_STATE__TASK_RUNNING, 0, 0, NULL);
+        }
+    }
     DE_LOG(info, de, "launched a task group of %zu task(s)", g->n_tasks);
     for (size_t i = 0; i < g->n_tasks; i++) {
         if (errors[i] != NULL)
@@ -496,6 +558,7 @@ void default_executor_free(struct default_executor *de)
     struct group_task *t, *tmp;
     HASH_ITER(hh, de->tasks, t, tmp) {
         HASH_DEL(de->tasks, t);
+        checker_free(t->checker);
         task_process_free(t->proc);
         pb_free(t->info);
         free(t->sandbox);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +43,8 @@ struct task_process {
     struct event *escalation_timer;
     struct event *completion_timer;
     char *log_prefix;              /* "framework F executor E task T" */
+    char **crun;                   /* a container image's task: crun's argv up to its command */
+    char *crun_id;
 };
 
 #define TP_LOG(level, p, fmt, ...) log_##level("%s: " fmt, (p)->log_prefix, ##__VA_ARGS__)
@@ -63,6 +67,7 @@ struct launch_plan {
     const char *file;            /* what to exec (searched in the task's PATH) */
     const char *dir;             /* working directory, or NULL */
     int out_fd, err_fd;          /* become stdout and stderr, when >= 0 */
+    int crun;                    /* runs crun (see crun_plan) */
     int switch_user;
     const char *user;
     uid_t uid;
@@ -114,6 +119,14 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *plan,
         child_fail(fd, "Failed to redirect the task's stderr: %s", strerror(errno));
     if (plan->dir != NULL && chdir(plan->dir) != 0)
         child_fail(fd, "Failed to change directory to '%s': %s", plan->dir, strerror(errno));
+    /* crun refuses hosts with cgroup v1 and v2 controllers both (hybrid):
+     * in a mount namespace of its own, cgroup v2 is out of its sight. The
+     * container stays in the executor's cgroups (--cgroup-manager=disabled). */
+    if (plan->crun && (unshare(CLONE_NEWNS) != 0 ||
+                       mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0))
+        child_fail(fd, "Failed to prepare a mount namespace for crun: %s", strerror(errno));
+    if (plan->crun)
+        umount2("/sys/fs/cgroup/unified", MNT_DETACH);
     if (plan->switch_user) {
         if (initgroups(plan->user, plan->gid) != 0)
             child_fail(fd, "Failed to set the supplementary groups of user '%s': %s", plan->user,
@@ -143,7 +156,7 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *plan,
 
 /* Looks the user up; fills the plan's identity when we can and must
  * switch to it. */
-static int plan_user(struct task_process *p, struct launch_plan *plan, const char *user,
+static int plan_user(const char *log_prefix, struct launch_plan *plan, const char *user,
                      char **pwbuf, struct error *err)
 {
     long size = sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -158,8 +171,8 @@ static int plan_user(struct task_process *p, struct launch_plan *plan, const cha
     if (pw.pw_uid == geteuid())
         return 0;
     if (geteuid() != 0) {
-        TP_LOG(warn, p, "not running as root: the task runs as uid %d, not as user '%s'",
-               (int)geteuid(), user);
+        log_warn("%s: not running as root: the task runs as uid %d, not as user '%s'",
+                 log_prefix, (int)geteuid(), user);
         return 0;
     }
     plan->switch_user = 1;
@@ -195,6 +208,97 @@ static int give_to_user(const struct task_process_spec *spec, const struct launc
 static void escalation_cb(evutil_socket_t fd, short what, void *arg);
 static void completion_cb(evutil_socket_t fd, short what, void *arg);
 
+/* A task from a container image: the agent wrote its OCI bundle (command,
+ * environment, user, rootfs) and names it in TEPUI_CONTAINER_BUNDLE; the
+ * task is `crun run` of it, started as root, named by the container id. */
+static int crun_plan(struct task_process *p, const struct task_process_spec *spec,
+                     const char *bundle, struct launch_plan *plan, struct error *err)
+{
+    const char *id = NULL;
+    size_t n_env = 0;
+    for (char *const *e = spec->base_env; *e != NULL; e++, n_env++)
+        if (strncmp(*e, "MESOS_CONTAINER_ID=", 19) == 0)
+            id = *e + 19;
+    if (id == NULL || id[0] == '\0')
+        return error_set(err, -EINVAL, "Failed to launch the container: no MESOS_CONTAINER_ID");
+    p->crun_id = xstrdup(id);
+    p->crun = xcalloc(5, sizeof(char *));
+    p->crun[0] = xstrdup("crun");
+    p->crun[1] = xasprintf("--root=%s/crun", bundle);
+    p->crun[2] = xstrdup("--cgroup-manager=disabled");
+    plan->argv = xcalloc(8, sizeof(char *));
+    for (size_t i = 0; i < 3; i++)
+        plan->argv[i] = xstrdup(p->crun[i]);
+    plan->argv[3] = xstrdup("run");
+    plan->argv[4] = xstrdup("--bundle");
+    plan->argv[5] = xstrdup(bundle);
+    plan->argv[6] = xstrdup(id);
+    plan->envp = xcalloc(n_env + 1, sizeof(char *));
+    for (size_t i = 0; i < n_env; i++)
+        plan->envp[i] = xstrdup(spec->base_env[i]);
+    plan->file = "crun";
+    plan->dir = spec->sandbox;
+    plan->crun = 1;
+    return 0;
+}
+
+/* What both a task and its helper commands need: argv and environment
+ * from cmd (with the task's environment below a helper's own variables),
+ * the task's user, its sandbox as working directory. */
+static int plan_prepare(const struct task_process_spec *spec, const Tepui__CommandInfo *cmd,
+                        int helper, const char *log_prefix, struct launch_plan *plan,
+                        char **pwbuf, struct error *err)
+{
+    const Tepui__TaskInfo *task = spec->task;
+    const char *task_id = task->task_id->value;
+    if ((plan->argv = command_argv(cmd, task_id, err)) == NULL ||
+        (plan->envp = command_environment(spec->base_env, task, spec->sandbox, err)) == NULL)
+        return -EINVAL;
+    if (spec->own_sandbox && spec->sandbox != NULL)
+        plan->envp = command_env_set(plan->envp, "MESOS_SANDBOX", spec->sandbox);
+    const Tepui__Environment *vars = helper ? cmd->environment : NULL;
+    for (size_t i = 0; vars != NULL && i < vars->n_variables; i++)
+        if (vars->variables[i]->name != NULL && vars->variables[i]->name[0] != '\0')
+            plan->envp = command_env_set(plan->envp, vars->variables[i]->name,
+                                         vars->variables[i]->value);
+    plan->file = (!cmd->has_shell || cmd->shell) ? "/bin/sh" : cmd->value;
+    plan->dir = spec->sandbox;
+    /* A helper runs as the task does: its own CommandInfo.user is ignored,
+     * as Mesos's checkers ignore it. */
+    const char *user = spec->switch_user ? command_user(task->command, spec->framework) : NULL;
+    if (user != NULL)
+        return plan_user(log_prefix, plan, user, pwbuf, err);
+    return 0;
+}
+
+static void plan_release(struct launch_plan *plan)
+{
+    if (plan->out_fd >= 0)
+        close(plan->out_fd);
+    if (plan->err_fd >= 0)
+        close(plan->err_fd);
+    command_strv_free(plan->argv);
+    command_strv_free(plan->envp);
+}
+
+/* Forks the child of plan; error_fd is where it reports why it could not
+ * exec (-1: nowhere). Returns its pid, or a negative errno. */
+static pid_t plan_fork(const struct launch_plan *plan, int error_fd)
+{
+    /* Signals stay blocked across fork so none reaches the child before it
+     * has dropped the executor's handlers. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(plan, error_fd, parent);
+    int fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return pid < 0 ? -fork_errno : pid;
+}
+
 struct task_process *task_process_start(struct event_base *base,
                                         const struct task_process_spec *spec, struct error *err)
 {
@@ -215,17 +319,12 @@ struct task_process *task_process_start(struct event_base *base,
         rc = error_set(err, -EINVAL, "Expecting task '%s' to have a command", task_id);
         goto out;
     }
-    if ((plan.argv = command_argv(cmd, task_id, err)) == NULL ||
-        (plan.envp = command_environment(spec->base_env, task, spec->sandbox, err)) == NULL) {
-        rc = -EINVAL;
-        goto out;
-    }
-    if (spec->own_sandbox && spec->sandbox != NULL)
-        plan.envp = command_env_set(plan.envp, "MESOS_SANDBOX", spec->sandbox);
-    plan.file = (!cmd->has_shell || cmd->shell) ? "/bin/sh" : cmd->value;
-    plan.dir = spec->sandbox;
-    const char *user = spec->switch_user ? command_user(cmd, spec->framework) : NULL;
-    if (user != NULL && (rc = plan_user(p, &plan, user, &pwbuf, err)) != 0)
+    const char *bundle = NULL;
+    for (char *const *e = spec->base_env; *e != NULL; e++)
+        if (strncmp(*e, "TEPUI_CONTAINER_BUNDLE=", 23) == 0)
+            bundle = *e + 23;
+    if (bundle != NULL ? (rc = crun_plan(p, spec, bundle, &plan, err)) != 0
+                       : (rc = plan_prepare(spec, cmd, 0, p->log_prefix, &plan, &pwbuf, err)) != 0)
         goto out;
     if ((rc = open_output(spec->stdout_path, &plan.out_fd, err)) != 0 ||
         (rc = open_output(spec->stderr_path, &plan.err_fd, err)) != 0)
@@ -236,21 +335,9 @@ struct task_process *task_process_start(struct event_base *base,
         rc = error_set(err, -errno, "Failed to launch the command: pipe: %s", strerror(errno));
         goto out;
     }
-
-    /* Signals stay blocked across fork so none reaches the child before it
-     * has dropped the executor's handlers. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0)
-        child_exec(&plan, fds[1], parent);
-    int fork_errno = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pid_t pid = plan_fork(&plan, fds[1]);
     if (pid < 0) {
-        rc = error_set(err, -fork_errno, "Failed to launch the command: fork: %s",
-                       strerror(fork_errno));
+        rc = error_set(err, pid, "Failed to launch the command: fork: %s", strerror(-pid));
         goto out;
     }
     p->pid = pid;
@@ -271,12 +358,7 @@ out:
         close(fds[0]);
     if (fds[1] >= 0)
         close(fds[1]);
-    if (plan.out_fd >= 0)
-        close(plan.out_fd);
-    if (plan.err_fd >= 0)
-        close(plan.err_fd);
-    command_strv_free(plan.argv);
-    command_strv_free(plan.envp);
+    plan_release(&plan);
     free(pwbuf);
     if (rc != 0) {
         task_process_free(p);
@@ -285,12 +367,58 @@ out:
     return p;
 }
 
+pid_t task_process_spawn_helper(const struct task_process_spec *spec,
+                                const Tepui__CommandInfo *cmd, struct error *err)
+{
+    struct launch_plan plan = {.out_fd = -1, .err_fd = -1};
+    char *pwbuf = NULL;
+    char *log_prefix = xasprintf("framework %s executor %s task %s", spec->framework_id,
+                                 spec->executor_id, spec->task->task_id->value);
+    pid_t pid = -EINVAL;
+    if (plan_prepare(spec, cmd, 1, log_prefix, &plan, &pwbuf, err) != 0)
+        goto out;
+    /* Its output would only clutter the task's. */
+    if (open_output("/dev/null", &plan.out_fd, err) != 0 ||
+        open_output("/dev/null", &plan.err_fd, err) != 0)
+        goto out;
+    pid = plan_fork(&plan, -1);
+    if (pid < 0)
+        error_set(err, pid, "Failed to launch the command: fork: %s", strerror(-pid));
+out:
+    plan_release(&plan);
+    free(pwbuf);
+    free(log_prefix);
+    return pid < 0 ? -1 : pid;
+}
+
 pid_t task_process_pid(const struct task_process *p) { return p->pid; }
 
 /* ---- killing ---- */
 
+/* `crun kill`: the container's processes are not in crun's group. */
+static int crun_kill(struct task_process *p, int sig)
+{
+    char signame[16];
+    snprintf(signame, sizeof(signame), "%d", sig);
+    char *argv[] = {p->crun[0], p->crun[1], "kill", p->crun_id, signame, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 static void signal_group(struct task_process *p, int sig)
 {
+    if (p->crun != NULL && crun_kill(p, sig) == 0)
+        return;
     /* The group may not exist yet when the child has not reached setpgid. */
     if (killpg(p->pid, sig) != 0)
         kill(p->pid, sig);
@@ -406,5 +534,7 @@ void task_process_free(struct task_process *p)
     if (p->launch_error_fd >= 0)
         close(p->launch_error_fd);
     free(p->log_prefix);
+    command_strv_free(p->crun);
+    free(p->crun_id);
     free(p);
 }

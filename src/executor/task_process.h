@@ -37,6 +37,14 @@ struct task_process *task_process_start(struct event_base *base,
                                         const struct task_process_spec *spec, struct error *err);
 pid_t task_process_pid(const struct task_process *p);
 
+/* Starts a helper command of the task (a command check) as the task runs:
+ * as its user (cmd->user is ignored, as Mesos's checkers do), in its
+ * sandbox, with its environment and cmd's variables on top, in a process
+ * group of its own; its output goes to /dev/null. Returns the pid, or -1
+ * with err set. Reaping and killing (the group) are the caller's. */
+pid_t task_process_spawn_helper(const struct task_process_spec *spec,
+                                const Tepui__CommandInfo *cmd, struct error *err);
+
 /* Sends SIGTERM to the process group, and SIGKILL once grace seconds have
  * passed. A later call while the kill is under way may shorten the grace
  * period but never lengthen it (Mesos's rule for retried kills). Returns 1

@@ -8,6 +8,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -36,6 +39,15 @@ struct http_server {
     struct evhttp *http;
     struct route *routes;
     size_t n_routes;
+    /* Out of file descriptors, accept() fails and the pending connection
+     * stays, so the listener would wake the loop forever. A descriptor kept
+     * in reserve is given up to accept and close what waits; failing that
+     * the listener pauses (accept_resume). */
+    int reserve_fd;
+    struct evconnlistener *listener;
+    struct event *accept_resume;
+    uint64_t accept_rejected;
+    time_t accept_warned;
 };
 
 struct http_stream {
@@ -53,8 +65,11 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
 {
     struct http_server *s = XNEW(struct http_server);
     s->base = base;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     s->http = evhttp_new(base);
     if (s->http == NULL) {
+        if (s->reserve_fd >= 0)
+            close(s->reserve_fd);
         free(s);
         return NULL;
     }
@@ -80,10 +95,58 @@ void http_server_free(struct http_server *s)
     if (s == NULL)
         return;
     evhttp_free(s->http);
+    if (s->accept_resume != NULL)
+        event_free(s->accept_resume);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
     for (size_t i = 0; i < s->n_routes; i++)
         free(s->routes[i].path);
     free(s->routes);
     free(s);
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->reserve_fd < 0)
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    evconnlistener_enable(s->listener);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct http_server *s = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+        log_warn("accept: %s", strerror(e));
+        return;
+    }
+    evutil_socket_t lfd = evconnlistener_get_fd(l);
+    int rejected = 0;
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        /* Closed at once, the clients see their connection end and retry. */
+        for (int fd; rejected < 256 && (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0;
+             rejected++)
+            close(fd);
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    s->accept_rejected += (uint64_t)rejected;
+    if (rejected == 0 || s->reserve_fd < 0) {
+        /* Nothing could be done now: wait for descriptors to come free. */
+        struct timeval tv = {0, 100 * 1000};
+        s->listener = l;
+        evconnlistener_disable(l);
+        event_add(s->accept_resume, &tv);
+    }
+    if (time(NULL) == s->accept_warned)
+        return;
+    s->accept_warned = time(NULL);
+    log_warn("out of file descriptors (%s): %d connections refused, %llu in all", strerror(e),
+             rejected, (unsigned long long)s->accept_rejected);
 }
 
 int http_server_bind(struct http_server *s, const char *ip, int port, int *bound_port,
@@ -93,6 +156,14 @@ int http_server_bind(struct http_server *s, const char *ip, int port, int *bound
     if (h == NULL)
         return error_set(err, -EADDRINUSE, "cannot listen on %s:%d: %s", ip, port,
                          strerror(errno));
+    /* libevent listens with a backlog of 128: thousands of agents
+     * reconnecting at once would see SYNs dropped and retry only after a
+     * second. The kernel caps this at net.core.somaxconn. */
+    listen(evhttp_bound_socket_get_fd(h), 4096);
+    s->listener = evhttp_bound_socket_get_listener(h);
+    if (s->accept_resume == NULL)
+        s->accept_resume = evtimer_new(s->base, accept_resume_cb, s);
+    evconnlistener_set_error_cb(s->listener, accept_error_cb);
     if (bound_port != NULL) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);

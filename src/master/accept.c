@@ -1,8 +1,11 @@
-/* ACCEPT: validating offers and the LAUNCH / LAUNCH_GROUP operations against
- * them, creating tasks and sending them to the agent, and returning what was
- * not used to the allocator with the framework's filter. Invalid tasks end
- * in TASK_ERROR, tasks on invalid offers in TASK_LOST (TASK_DROPPED for
- * partition-aware frameworks), as in Mesos. */
+/* ACCEPT: validating offers and the operations against them, in order:
+ * RESERVE, UNRESERVE, CREATE and DESTROY change the offered resources (and
+ * the agent's total) for the operations after them; LAUNCH / LAUNCH_GROUP
+ * create tasks and send them to the agent. What was not used goes back to
+ * the allocator with the framework's filter. Invalid tasks end in
+ * TASK_ERROR, tasks on invalid offers in TASK_LOST (TASK_DROPPED for
+ * partition-aware frameworks), and invalid resource operations are dropped
+ * with their resources left in the offer, as in Mesos. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +13,9 @@
 
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "master/health_validation.h"
 #include "master/master.h"
+#include "master/operations.h"
 #include "wire/pb.h"
 
 #define LOG_COMPONENT "master"
@@ -200,7 +205,14 @@ static int launch_validate(struct launch_ctx *c, const Tepui__TaskInfo *t,
         return error_set(err, -EINVAL, "Task should have at least one (but not both) of "
                                        "CommandInfo or ExecutorInfo present");
     }
-    if (t->command != NULL && validate_command(t->command, "TaskInfo.command", err) != 0)
+    /* With a container image, a non-shell command may leave 'value' out: the
+     * image's Entrypoint and Cmd run (Mesos's docker runtime isolator). */
+    const Tepui__ContainerInfo *ci = t->container;
+    int image_command = t->command != NULL && t->command->has_shell && !t->command->shell &&
+                        t->command->value == NULL && ci != NULL &&
+                        (ci->docker != NULL || (ci->mesos != NULL && ci->mesos->image != NULL));
+    if (t->command != NULL && !image_command &&
+        validate_command(t->command, "TaskInfo.command", err) != 0)
         return -EINVAL;
     if (executor != NULL && validate_executor(c, executor, err) != 0)
         return -EINVAL;
@@ -211,6 +223,8 @@ static int launch_validate(struct launch_ctx *c, const Tepui__TaskInfo *t,
     if (t->kill_policy != NULL && t->kill_policy->grace_period != NULL &&
         t->kill_policy->grace_period->nanoseconds < 0)
         return error_set(err, -EINVAL, "Task's 'kill_policy.grace_period' must be non-negative");
+    if (health_validate_task(t, err) != 0)
+        return -EINVAL;
 
     if (task_resources(c, t->resources, t->n_resources, res, role, err) != 0)
         return error_prefix(err, "Task '%s' has invalid resources", t->task_id->value);
@@ -392,6 +406,131 @@ out:
     free(roles);
 }
 
+/* Operation feedback (an operation with an id): the framework hears how
+ * its operation ended. Speculative operations finish at once, so there is
+ * no uuid to acknowledge, as Mesos does for operations on an agent's
+ * default resources. */
+static void send_operation_status(struct launch_ctx *c, const Tepui__Offer__Operation *op,
+                                  Tepui__OperationState state, const char *message,
+                                  const struct resources *converted)
+{
+    if (op->id == NULL)
+        return;
+    Tepui__Scheduler__Event ev = TEPUI__SCHEDULER__EVENT__INIT;
+    Tepui__Scheduler__Event__UpdateOperationStatus u =
+        TEPUI__SCHEDULER__EVENT__UPDATE_OPERATION_STATUS__INIT;
+    Tepui__OperationStatus st = TEPUI__OPERATION_STATUS__INIT;
+    st.operation_id = op->id;
+    st.state = state;
+    st.message = (char *)message;
+    st.agent_id = c->agent->info->id;
+    if (converted != NULL)
+        st.converted_resources = resources_to_proto(converted, &st.n_converted_resources);
+    u.status = &st;
+    ev.has_type = 1;
+    ev.type = TEPUI__SCHEDULER__EVENT__TYPE__UPDATE_OPERATION_STATUS;
+    ev.update_operation_status = &u;
+    framework_send_event(c->f, &ev);
+    resources_proto_free(st.converted_resources, st.n_converted_resources);
+}
+
+static int framework_capable(const struct framework *f, Tepui__FrameworkInfo__Capability__Type t)
+{
+    for (size_t i = 0; i < f->info->n_capabilities; i++)
+        if (f->info->capabilities[i]->has_type && f->info->capabilities[i]->type == t)
+            return 1;
+    return 0;
+}
+
+/* Entries without allocation_info get the offers' role (frameworks that
+ * predate MULTI_ROLE send none); the others must name an offered role. */
+static int allocate_to_offers(struct launch_ctx *c, struct resources *r, struct error *err)
+{
+    struct resources out = RESOURCES_INIT;
+    for (size_t i = 0; i < r->n; i++) {
+        struct resource *x = &r->v[i];
+        if (x->allocation_role == NULL) {
+            const char *role = c->roles[0];
+            /* A reservation for one of the offers' roles is for that one. */
+            for (size_t k = 0; k < c->n_roles && x->reservation_role; k++)
+                if (strcmp(c->roles[k], x->reservation_role) == 0)
+                    role = c->roles[k];
+            x->allocation_role = xstrdup(role);
+        } else {
+            int offered = 0;
+            for (size_t k = 0; k < c->n_roles; k++)
+                offered |= strcmp(c->roles[k], x->allocation_role) == 0;
+            if (!offered) {
+                resources_free(&out);
+                return error_set(err, -EINVAL, "Resources are allocated to role '%s', which "
+                                               "none of the offers is", x->allocation_role);
+            }
+        }
+    }
+    resources_add(&out, r);
+    resources_free(r);
+    *r = out;
+    return 0;
+}
+
+/* RESERVE, UNRESERVE, CREATE, DESTROY: applied to what is offered (so the
+ * operations after it see the result), to the agent's total and to the
+ * allocator's books; an invalid one is dropped and changes nothing. */
+static void apply_resource_operation(struct launch_ctx *c, const Tepui__Offer__Operation *op)
+{
+    struct framework *f = c->f;
+    struct master *m = f->master;
+    struct error err = {0};
+    struct operation o, plain;
+    resources_init(&plain.consumed);
+    resources_init(&plain.produced);
+    struct operation_actor who = {
+        .roles = f->roles,
+        .n_roles = f->n_roles,
+        .principal = f->info->principal,
+        .refinement = framework_capable(
+            f, TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__RESERVATION_REFINEMENT),
+        .shared = framework_capable(f, TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__SHARED_RESOURCES),
+    };
+    int rc = operation_from_offer_operation(op, &who, &o, &err);
+    if (rc == 0)
+        rc = allocate_to_offers(c, &o.consumed, &err);
+    if (rc == 0)
+        rc = allocate_to_offers(c, &o.produced, &err);
+    if (rc == 0 && o.kind == OPERATION_CREATE) {
+        char id[300];
+        if (operation_volume_overlap(&o.produced, &c->agent->total, id, sizeof(id)))
+            rc = error_set(&err, -EEXIST, "Invalid CREATE operation: persistent volume id '%s' "
+                                          "is already in use on agent %s", id, c->agent->id);
+    }
+    if (rc == 0)
+        rc = operation_apply(&c->remaining, &o, &err);
+    if (rc == 0) {
+        operation_unallocated(&o, &plain);
+        rc = operator_resources_apply(c->agent, &plain, &err);
+        if (rc != 0) {
+            /* The offer held it, so the total must: undo and report. */
+            log_error("framework %s: agent %s's total disagrees with its offers: %s", f->id,
+                      c->agent->id, err.msg);
+            resources_subtract(&c->remaining, &o.produced);
+            resources_add(&c->remaining, &o.consumed);
+        }
+    }
+    if (rc != 0) {
+        log_info("framework %s: dropping an offer operation on agent %s: %s", f->id,
+                 c->agent->id, err.msg);
+        send_operation_status(c, op, TEPUI__OPERATION_STATE__OPERATION_ERROR, err.msg, NULL);
+        goto out;
+    }
+    allocator_update_allocation(m->allocator, f->id, c->agent->id, &o.consumed, &o.produced);
+    log_info("framework %s: %s on agent %s done", f->id, operation_kind_name(o.kind),
+             c->agent->id);
+    send_operation_status(c, op, TEPUI__OPERATION_STATE__OPERATION_FINISHED, NULL, &o.produced);
+out:
+    operation_free(&o);
+    operation_free(&plain);
+}
+
 void accept_offers(struct framework *f, const Tepui__Scheduler__Call__Accept *accept)
 {
     struct master *m = f->master;
@@ -440,6 +579,12 @@ void accept_offers(struct framework *f, const Tepui__Scheduler__Call__Accept *ac
         case TEPUI__OFFER__OPERATION__TYPE__LAUNCH_GROUP:
             if (op->launch_group != NULL)
                 launch_group(&c, op->launch_group);
+            break;
+        case TEPUI__OFFER__OPERATION__TYPE__RESERVE:
+        case TEPUI__OFFER__OPERATION__TYPE__UNRESERVE:
+        case TEPUI__OFFER__OPERATION__TYPE__CREATE:
+        case TEPUI__OFFER__OPERATION__TYPE__DESTROY:
+            apply_resource_operation(&c, op);
             break;
         default:
             log_warn("framework %s: offer operation type %d is not supported yet; ignored", f->id,

@@ -13,6 +13,7 @@
 #include "common/xalloc.h"
 #include "http/api.h"
 #include "master/election.h"
+#include "master/maintenance.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -222,6 +223,29 @@ static void refuse_agent(struct http_request *req, const char *message)
 }
 
 #define AGENT_GONE_MESSAGE "Agent has been marked gone"
+
+void agent_remove_down(struct agent *a, const char *message)
+{
+    struct master *m = a->master;
+    log_warn("removing agent %s (%s): %s", a->id, a->info->hostname, message);
+    master_registry_apply(m, REGISTRY_REMOVE, a->id, NULL, 0);
+    /* Told to shut down (Mesos's ShutdownMessage); its stream ends. */
+    Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
+    Tepui__Internal__AgentEvent__Error e = TEPUI__INTERNAL__AGENT_EVENT__ERROR__INIT;
+    e.message = (char *)message;
+    ev.has_type = 1;
+    ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__ERROR;
+    ev.error = &e;
+    agent_send_event(a, &ev);
+    /* Mesos makes every framework's tasks LOST here, partition-aware or not. */
+    struct task *t;
+    while ((t = TAILQ_FIRST(&a->tasks)) != NULL) {
+        task_terminate(t, TEPUI__TASK_STATE__TASK_LOST,
+                       TEPUI__TASK_STATUS__REASON__REASON_AGENT_REMOVED, message, 1);
+        task_remove(t);
+    }
+    remove_agent(a, 0, message);
+}
 
 int agent_mark_gone(struct master *m, const char *agent_id)
 {
@@ -524,6 +548,14 @@ static void handle_subscribe(struct master *m, struct http_request *req,
         http_respond_error(req, 400, "Invalid agent: %s", err.msg);
         return;
     }
+    /* Reservations and volumes the agent checkpointed make its total. */
+    if (s->total_resources != NULL &&
+        resources_from_proto(s->total_resources->resources, s->total_resources->n_resources,
+                             &total, &err) != 0) {
+        resources_free(&total);
+        http_respond_error(req, 400, "Invalid agent: total_resources: %s", err.msg);
+        return;
+    }
 
     const char *wanted_id = s->agent_info->id ? s->agent_info->id->value : NULL;
     if (wanted_id != NULL && master_find_gone(m, wanted_id) != NULL) {
@@ -531,6 +563,13 @@ static void handle_subscribe(struct master *m, struct http_request *req,
                  wanted_id, req->peer, s->agent_info->hostname);
         resources_free(&total);
         refuse_agent(req, AGENT_GONE_MESSAGE);
+        return;
+    }
+    const char *down = maintenance_refuses_agent(m, s->agent_info->hostname, req->peer);
+    if (down != NULL) {
+        log_warn("refusing agent at %s (%s): %s", req->peer, s->agent_info->hostname, down);
+        resources_free(&total);
+        refuse_agent(req, down);
         return;
     }
     struct agent *a = wanted_id ? master_find_agent(m, wanted_id) : NULL;
@@ -653,6 +692,7 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     a->missed_pings = 0;
     a->pong_received = 1;
     allocator_activate_agent(m->allocator, a->id);
+    maintenance_agent_registered(a);
     if (reregister)
         m->metrics.agent_reregistrations++;
     else

@@ -12,7 +12,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "master/maintenance.h"
 #include "master/master.h"
+#include "master/quota.h"
 #include "wire/pb.h"
 
 #define LOG_COMPONENT "master"
@@ -214,6 +216,10 @@ int master_become_leader(struct master *m, struct error *err)
         }
         }
     }
+    /* Weights and quota: the allocator is new (or was just reset). */
+    quota_recover(m, &s);
+    /* Maintenance schedule, DOWN machines, drained and deactivated agents. */
+    maintenance_recover(m, &s);
     registry_state_free(&s);
 
     m->leading = 1;
@@ -239,6 +245,7 @@ int master_become_leader(struct master *m, struct error *err)
 
 void master_forget_state(struct master *m)
 {
+    maintenance_forget(m);
     if (m->agent_reregister_timer != NULL)
         event_free(m->agent_reregister_timer);
     if (m->registry_gc_timer != NULL)

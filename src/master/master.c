@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xalloc.h"
+#include "master/quota.h"
 
 #define LOG_COMPONENT "master"
 
@@ -146,6 +147,7 @@ int master_start(struct master *m, struct error *err)
     agent_routes(m);
     state_routes(m);
     operator_api_routes(m);
+    quota_routes(m);
     log_info("master %s listening on %s:%d", m->id, m->ip, m->port);
     return 0;
 }
@@ -162,5 +164,6 @@ void master_free(struct master *m)
     if (m->info)
         protobuf_c_message_free_unpacked(&m->info->base, NULL);
     registry_free(m->registry);
+    quota_free(m->quota);
     free(m);
 }

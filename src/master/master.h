@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "internal.pb-c.h"
 #include "master/allocator/allocator.h"
+#include "master.pb-c.h"
 #include "master/registry.h"
 #include "mesos.pb-c.h"
 #include "scheduler.pb-c.h"
@@ -25,6 +26,8 @@ struct master;
 struct framework;
 struct agent;
 struct election;
+struct maintenance;
+struct quota;
 
 struct master_flags {
     char *ip;
@@ -209,6 +212,8 @@ struct master {
     int leading;
     struct registry *registry;
     struct election *election;          /* with --zk (election.h), else NULL */
+    struct quota *quota;                /* weights and quota (quota.c) */
+    struct maintenance *maintenance;    /* maintenance.h; created on first use */
 };
 
 /* ---- master.c ---- */
@@ -276,6 +281,10 @@ void agent_remove_unreachable(struct agent *a, const char *why);
  * to shut down and its tasks become GONE_BY_OPERATOR (LOST for frameworks
  * that are not partition-aware). 0 (also when already gone) or -ENOENT. */
 int agent_mark_gone(struct master *m, const char *agent_id);
+/* START_MAINTENANCE: the agent's machine is DOWN. It is told to shut down
+ * and forgotten by the registry; its tasks become LOST for every framework
+ * (as Mesos). */
+void agent_remove_down(struct agent *a, const char *message);
 /* Tells every connected framework that an agent is lost (FAILURE). */
 void agent_send_lost(struct master *m, const char *agent_id);
 /* Frees an agent without a word to anyone (stepping down). */
@@ -354,5 +363,20 @@ void state_routes(struct master *m);
 /* ---- operator_api.c ---- */
 /* POST /api/v1: the Mesos v1 operator API. */
 void operator_api_routes(struct master *m);
+
+/* ---- operator_resources.c: reservations and persistent volumes ---- */
+struct operation;
+/* Applies an operation (no allocation roles) to the agent's total and
+ * sends the agent its new total to checkpoint. The caller updates the
+ * allocator. */
+int operator_resources_apply(struct agent *a, const struct operation *plain, struct error *err);
+/* CHECKPOINT_RESOURCES with the agent's total. */
+void operator_resources_send_total(struct agent *a);
+/* RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES:
+ * answers the request and returns 1; 0 for any other call. */
+int operator_resources_call(struct master *m, struct http_request *req,
+                            const Tepui__Master__Call *call);
+/* /reserve, /unreserve, /create-volumes, /destroy-volumes. */
+void operator_resources_routes(struct master *m);
 
 #endif

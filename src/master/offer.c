@@ -7,10 +7,29 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "master/maintenance.h"
 #include "master/master.h"
 #include "wire/pb.h"
 
 #define LOG_COMPONENT "master"
+
+/* How long a framework without GPU_RESOURCES is not offered a GPU agent's
+ * resources again after the allocator handed them to it. */
+#define GPU_AGENT_FILTER_SECS 60.0
+
+/* As Mesos: only frameworks that say they can use GPUs (GPU_RESOURCES) are
+ * offered agents that have any, so GPUs are not taken by frameworks that
+ * would tie them up with ordinary tasks. */
+static int gpus_withheld(const struct framework *f, const struct agent *a)
+{
+    if (resources_scalar(&a->total, "gpus") <= 0)
+        return 0;
+    for (size_t i = 0; i < f->info->n_capabilities; i++)
+        if (f->info->capabilities[i]->has_type &&
+            f->info->capabilities[i]->type == TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__GPU_RESOURCES)
+            return 0;
+    return 1;
+}
 
 struct offer *offer_find(struct master *m, const char *id)
 {
@@ -85,6 +104,11 @@ void offer_make(void *arg, const char *framework_id, const struct allocation *al
                               &allocs[i].resources, 0);
             continue;
         }
+        if (gpus_withheld(f, a)) {
+            allocator_recover(m->allocator, framework_id, allocs[i].agent_id,
+                              &allocs[i].resources, GPU_AGENT_FILTER_SECS);
+            continue;
+        }
         struct offer *o = XNEW(struct offer);
         char id[128];
         master_new_id(m, 'O', id, sizeof(id));
@@ -119,6 +143,8 @@ void offer_make(void *arg, const char *framework_id, const struct allocation *al
         po->n_attributes = a->info->n_attributes;
         po->attributes = a->info->attributes;
         po->domain = a->info->domain;
+        /* Resources of a machine scheduled for maintenance say until when. */
+        po->unavailability = (Tepui__Unavailability *)maintenance_unavailability(m, a);
         Tepui__Resource__AllocationInfo *ai = xmalloc(sizeof(*ai));
         tepui__resource__allocation_info__init(ai);
         ai->role = o->role;

@@ -1,7 +1,7 @@
 /* POST /api/v1 (also /master/api/v1): the Mesos v1 operator API, in JSON
  * and protobuf. The read calls GET_HEALTH, GET_FLAGS, GET_VERSION,
  * GET_MASTER, GET_AGENTS, GET_FRAMEWORKS and GET_TASKS, and MARK_AGENT_GONE;
- * the other calls are answered 501 until they are built (not: pretended).
+ * maintenance and draining calls go to maintenance.c; the other calls are answered 501 until they are built (not: pretended).
  * Validation and status codes as Mesos's Master::Http::api. */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,9 @@
 #include "http/api.h"
 #include "master.pb-c.h"
 #include "master/election.h"
+#include "master/maintenance.h"
 #include "master/master.h"
+#include "master/quota.h"
 #include "wire/pb.h"
 
 #define LOG_COMPONENT "master"
@@ -179,7 +181,8 @@ static Response *get_agents(struct master *m)
         ga->agent_info = PB_COPY(Tepui__AgentInfo, a->info);
         ga->active = a->active;
         ga->has_deactivated = 1;
-        ga->deactivated = 0;
+        ga->deactivated = maintenance_agent_deactivated(m, a->id);
+        ga->drain_info = maintenance_drain_info(m, a->id);
         ga->version = xstrdup(a->version ? a->version : "");
         ga->pid = xstrdup(a->pid ? a->pid : "");
         ga->registered_time = time_info(a->registered_time);
@@ -239,6 +242,7 @@ static Tepui__Master__Response__GetFrameworks__Framework *framework_proto(const 
     gf->offers = xcalloc(n + 1, sizeof(*gf->offers));
     TAILQ_FOREACH(o, &f->offers, framework_link)
         gf->offers[gf->n_offers++] = offer_proto(o);
+    gf->inverse_offers = maintenance_framework_inverse_offers(f, &gf->n_inverse_offers);
     gf->allocated_resources = resources_to_proto(&f->used, &gf->n_allocated_resources);
     gf->offered_resources = resources_to_proto(&f->offered, &gf->n_offered_resources);
     return gf;
@@ -380,6 +384,40 @@ static void operator_api(struct http_request *req, void *arg)
     case TEPUI__MASTER__CALL__TYPE__MARK_AGENT_GONE:
         mark_agent_gone(m, req, call);
         break;
+    case TEPUI__MASTER__CALL__TYPE__GET_MAINTENANCE_STATUS:
+    case TEPUI__MASTER__CALL__TYPE__GET_MAINTENANCE_SCHEDULE:
+    case TEPUI__MASTER__CALL__TYPE__UPDATE_MAINTENANCE_SCHEDULE:
+    case TEPUI__MASTER__CALL__TYPE__START_MAINTENANCE:
+    case TEPUI__MASTER__CALL__TYPE__STOP_MAINTENANCE:
+    case TEPUI__MASTER__CALL__TYPE__DRAIN_AGENT:
+    case TEPUI__MASTER__CALL__TYPE__DEACTIVATE_AGENT:
+    case TEPUI__MASTER__CALL__TYPE__REACTIVATE_AGENT:
+        maintenance_operator_call(m, req, call, fmt);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__RESERVE_RESOURCES:
+    case TEPUI__MASTER__CALL__TYPE__UNRESERVE_RESOURCES:
+    case TEPUI__MASTER__CALL__TYPE__CREATE_VOLUMES:
+    case TEPUI__MASTER__CALL__TYPE__DESTROY_VOLUMES:
+        operator_resources_call(m, req, call);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__GET_WEIGHTS:
+        quota_get_weights(m, req, fmt);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__UPDATE_WEIGHTS:
+        quota_update_weights(m, req, call->update_weights);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__GET_QUOTA:
+        quota_get_quota(m, req, fmt);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__UPDATE_QUOTA:
+        quota_update_quota(m, req, call->update_quota);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__SET_QUOTA:
+        quota_set_quota(m, req, call->set_quota->quota_request);
+        break;
+    case TEPUI__MASTER__CALL__TYPE__REMOVE_QUOTA:
+        quota_remove_quota(m, req, call->remove_quota->role);
+        break;
     default:
         /* GET_STATE, weights, quota, maintenance, reservations, volumes,
          * SUBSCRIBE, ...: a later issue. */
@@ -394,4 +432,6 @@ void operator_api_routes(struct master *m)
 {
     http_server_route(m->http, "/api/v1", operator_api, m);
     http_server_route(m->http, "/master/api/v1", operator_api, m);
+    operator_resources_routes(m);
+    maintenance_routes(m);
 }

@@ -1,4 +1,4 @@
-/* What every registry backend shares: freeing a loaded state, and the
+/* What every registry backend shares: freeing a loaded state, records, and the
  * per-turn batch of changes (registry_batch.h) that the in-memory and
  * SQLite backends make durable together. The backends themselves live in
  * registry_memory.c and registry_sqlite.c. */
@@ -22,6 +22,27 @@ void registry_state_free(struct registry_state *s)
     free(s->agents);
     s->agents = NULL;
     s->n_agents = 0;
+    for (size_t i = 0; i < s->n_records; i++) {
+        free(s->records[i].kind);
+        free(s->records[i].key);
+        free(s->records[i].value);
+    }
+    free(s->records);
+    s->records = NULL;
+    s->n_records = 0;
+}
+
+void registry_state_add_record(struct registry_state *s, const char *kind, const char *key,
+                               const void *value, size_t len)
+{
+    s->records = xrealloc(s->records, (s->n_records + 1) * sizeof(*s->records));
+    struct registry_record *r = &s->records[s->n_records++];
+    r->kind = xstrdup(kind);
+    r->key = xstrdup(key);
+    r->value = xmalloc(len ? len : 1);
+    if (len > 0)
+        memcpy(r->value, value, len);
+    r->len = len;
 }
 
 /* ---- the turn's batch ---- */

@@ -1,7 +1,8 @@
 /* The registry: what must survive a master failover (Mesos's model), i.e.
  * which agents were admitted, which are unreachable (since when) and which
- * are gone for good; later also weights, quota and maintenance. Frameworks
- * and tasks are not in it: agents and schedulers re-report them.
+ * are gone for good, and the cluster's records: role weights and quota
+ * (later also maintenance schedules). Frameworks and tasks are not in it:
+ * agents and schedulers re-report them.
  *
  * One interface, several backends: in memory (tests, --registry=in_memory),
  * SQLite in the master's work dir (a single master), ZooKeeper (several
@@ -18,6 +19,7 @@
 
 #include <event2/event.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "mesos.pb-c.h"
@@ -35,14 +37,37 @@ struct registry_agent {
     Tepui__AgentInfo *info;       /* as admitted (may be NULL for unreachable/gone) */
 };
 
+/* A record: a value (a packed protobuf message) under a kind and a key,
+ * e.g. kind "weight", key the role, value a WeightInfo. New kinds need no
+ * change to the backends. */
+#define REGISTRY_KIND_WEIGHT "weight"   /* key: role; value: tepui.WeightInfo */
+#define REGISTRY_KIND_QUOTA "quota"     /* key: role; value: tepui.quota.QuotaConfig */
+/* Maintenance (maintenance.c): the schedule, DOWN machines, agents drained
+ * or deactivated by the operator. */
+#define REGISTRY_KIND_MAINTENANCE_SCHEDULE "maintenance_schedule" /* key "schedule": maintenance.Schedule */
+#define REGISTRY_KIND_MACHINE_DOWN "machine_down"     /* key: machine; value: MachineID */
+#define REGISTRY_KIND_AGENT_DRAIN "agent_drain"       /* key: agent id; value: DrainInfo */
+#define REGISTRY_KIND_AGENT_DEACTIVATED "agent_deactivated" /* key: agent id; empty value */
+
+struct registry_record {
+    char *kind;
+    char *key;
+    uint8_t *value;
+    size_t len;
+};
+
 /* Everything the registry holds, as loaded by a new leader. */
 struct registry_state {
     struct registry_agent *agents;
     size_t n_agents;
-    /* Later: weights, quota, maintenance schedules. */
+    struct registry_record *records;   /* in no particular order */
+    size_t n_records;
 };
 
 void registry_state_free(struct registry_state *s);
+/* Appends a copy of a record (for backends' load). */
+void registry_state_add_record(struct registry_state *s, const char *kind, const char *key,
+                               const void *value, size_t len);
 
 enum registry_op_type {
     REGISTRY_ADMIT,               /* agent (with info) admitted; an admitted agent's
@@ -51,6 +76,8 @@ enum registry_op_type {
     REGISTRY_MARK_REACHABLE,      /* an unreachable agent came back: admitted again (with info) */
     REGISTRY_MARK_GONE,           /* agent id, time: never admitted again */
     REGISTRY_REMOVE,              /* forget an agent entirely (GC of old entries) */
+    REGISTRY_PUT_RECORD,          /* kind, key, value: set (replace) a record */
+    REGISTRY_DELETE_RECORD,       /* kind, key: forget a record (absent is fine) */
 };
 
 struct registry_op {
@@ -58,6 +85,10 @@ struct registry_op {
     const char *agent_id;
     const Tepui__AgentInfo *info; /* ADMIT, MARK_REACHABLE */
     double time;
+    const char *kind;             /* PUT_RECORD, DELETE_RECORD */
+    const char *key;
+    const uint8_t *value;         /* PUT_RECORD */
+    size_t len;
 };
 
 typedef void (*registry_done_fn)(void *arg, int rc, const struct error *err);

@@ -19,9 +19,19 @@ struct memory_entry {
     UT_hash_handle hh;                /* insertion order is kept */
 };
 
+/* A record, keyed by "<kind>:<key>" (kinds have no ':'). */
+struct memory_record {
+    char *id;
+    size_t kind_len;
+    uint8_t *value;
+    size_t len;
+    UT_hash_handle hh;
+};
+
 struct memory_registry {
     struct registry base;
     struct memory_entry *entries;
+    struct memory_record *records;
     struct registry_batch batch;
 };
 
@@ -45,6 +55,35 @@ static void entry_free(struct memory_registry *r, struct memory_entry *e)
     free(e);
 }
 
+static void record_free(struct memory_registry *r, struct memory_record *rec)
+{
+    HASH_DEL(r->records, rec);
+    free(rec->id);
+    free(rec->value);
+    free(rec);
+}
+
+static void record_apply(struct memory_registry *r, const struct registry_op *op)
+{
+    char *id = xasprintf("%s:%s", op->kind, op->key);
+    struct memory_record *rec = NULL;
+    HASH_FIND_STR(r->records, id, rec);
+    if (rec != NULL)
+        record_free(r, rec);
+    if (op->type == REGISTRY_PUT_RECORD) {
+        rec = XNEW(struct memory_record);
+        rec->id = id;
+        id = NULL;
+        rec->kind_len = strlen(op->kind);
+        rec->value = xmalloc(op->len ? op->len : 1);
+        if (op->len > 0)
+            memcpy(rec->value, op->value, op->len);
+        rec->len = op->len;
+        HASH_ADD_KEYPTR(hh, r->records, rec->id, strlen(rec->id), rec);
+    }
+    free(id);
+}
+
 static int memory_load(struct registry *base, struct registry_state *out, struct error *err)
 {
     struct memory_registry *r = (struct memory_registry *)base;
@@ -59,6 +98,12 @@ static int memory_load(struct registry *base, struct registry_state *out, struct
         a->state = e->state;
         a->time = e->time;
         a->info = PB_COPY(Tepui__AgentInfo, e->info);
+    }
+    struct memory_record *rec, *rtmp;
+    HASH_ITER(hh, r->records, rec, rtmp) {
+        char *kind = xstrndup(rec->id, rec->kind_len);
+        registry_state_add_record(out, kind, rec->id + rec->kind_len + 1, rec->value, rec->len);
+        free(kind);
     }
     return 0;
 }
@@ -90,6 +135,10 @@ static void memory_apply(struct registry *base, const struct registry_op *op,
         if (e != NULL)
             entry_free(r, e);
         break;
+    case REGISTRY_PUT_RECORD:
+    case REGISTRY_DELETE_RECORD:
+        record_apply(r, op);
+        break;
     }
     registry_batch_add(&r->batch, done, arg);
 }
@@ -107,6 +156,10 @@ static void memory_free(struct registry *base)
     struct memory_entry *e, *tmp;
     HASH_ITER(hh, r->entries, e, tmp) {
         entry_free(r, e);
+    }
+    struct memory_record *rec, *rtmp;
+    HASH_ITER(hh, r->records, rec, rtmp) {
+        record_free(r, rec);
     }
     free(r);
 }

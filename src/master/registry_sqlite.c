@@ -46,6 +46,16 @@ static const char mark_sql[] =
     "INSERT INTO agents (id, state, time, info) VALUES (?1, ?2, ?3, NULL)"
     " ON CONFLICT (id) DO UPDATE SET state = excluded.state, time = excluded.time";
 static const char remove_sql[] = "DELETE FROM agents WHERE id = ?1";
+/* Records (weights, quota, ...): created on open, so that a registry
+ * written before records existed gains the table. */
+static const char records_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL,"
+    " value BLOB NOT NULL, PRIMARY KEY (kind, key))";
+static const char put_record_sql[] =
+    "INSERT INTO records (kind, key, value) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value";
+static const char delete_record_sql[] = "DELETE FROM records WHERE kind = ?1 AND key = ?2";
+static const char scan_records_sql[] = "SELECT kind, key, value FROM records";
 /* Entries are read in the order they were first written (rowid). */
 static const char scan_forward_sql[] =
     "SELECT rowid, id, state, time, info FROM agents ORDER BY rowid";
@@ -59,6 +69,7 @@ struct sqlite_registry {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *admit, *mark, *remove, *begin, *commit, *rollback;
+    sqlite3_stmt *put_record, *delete_record;
     struct registry_batch batch;
     int in_txn;                       /* the batch's transaction has begun */
     int failed;                       /* a change of the batch could not be written */
@@ -465,6 +476,11 @@ static int db_open(const char *path, sqlite3 **out, struct error *err)
     }
     if (!corrupt)
         corrupt = quick_check(db, why, sizeof(why));
+    if (!corrupt && (rc = sqlite3_exec(db, records_schema_sql, NULL, NULL, NULL)) != SQLITE_OK) {
+        db_error(db, rc, path, "create the records table of", err);
+        sqlite3_close(db);
+        return err != NULL ? err->code : -EIO;
+    }
     struct scan sc = {0};
     char short_why[120] = "";
     if (corrupt)
@@ -503,6 +519,8 @@ static const char *op_name(enum registry_op_type t)
     case REGISTRY_MARK_REACHABLE: return "re-admission";
     case REGISTRY_MARK_GONE: return "removal (gone)";
     case REGISTRY_REMOVE: return "removal";
+    case REGISTRY_PUT_RECORD: return "record";
+    case REGISTRY_DELETE_RECORD: return "record removal";
     }
     return "change";
 }
@@ -532,6 +550,18 @@ static int write_op(struct sqlite_registry *r, const struct registry_op *op)
         st = r->remove;
         sqlite3_bind_text(st, 1, op->agent_id, -1, SQLITE_STATIC);
         break;
+    case REGISTRY_PUT_RECORD:
+        st = r->put_record;
+        sqlite3_bind_text(st, 1, op->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, op->len > 0 ? (const void *)op->value : "", (int)op->len,
+                          SQLITE_STATIC);
+        break;
+    case REGISTRY_DELETE_RECORD:
+        st = r->delete_record;
+        sqlite3_bind_text(st, 1, op->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+        break;
     }
     int rc = step_once(st);
     buf_free(&info);
@@ -555,8 +585,12 @@ static void sqlite_apply(struct registry *base, const struct registry_op *op,
         int rc = write_op(r, op);
         if (rc != 0) {
             r->failed = 1;
-            error_set(&r->failure, -EIO, "cannot write the %s of agent %s to registry %s: %s",
-                      op_name(op->type), op->agent_id, r->path, sqlite3_errmsg(r->db));
+            if (op->agent_id != NULL)
+                error_set(&r->failure, -EIO, "cannot write the %s of agent %s to registry %s: %s",
+                          op_name(op->type), op->agent_id, r->path, sqlite3_errmsg(r->db));
+            else
+                error_set(&r->failure, -EIO, "cannot write the %s %s/%s to registry %s: %s",
+                          op_name(op->type), op->kind, op->key, r->path, sqlite3_errmsg(r->db));
         }
     }
     registry_batch_add(&r->batch, done, arg);
@@ -591,6 +625,28 @@ static void sqlite_flush(void *arg)
     registry_batch_finish(&r->batch, rc, &err);
 }
 
+/* Appends every record to out; SQLite's code on failure. Rows whose
+ * columns are not text, text and blob are skipped (their readers would
+ * refuse them anyway). */
+static int read_records(sqlite3 *db, struct registry_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, scan_records_sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *kind = (const char *)sqlite3_column_text(st, 0);
+            const char *key = (const char *)sqlite3_column_text(st, 1);
+            const void *value = sqlite3_column_blob(st, 2);
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            if (kind == NULL || key == NULL)
+                continue;
+            registry_state_add_record(out, kind, key, value, len);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
 static int sqlite_load(struct registry *base, struct registry_state *out, struct error *err)
 {
     struct sqlite_registry *r = (struct sqlite_registry *)base;
@@ -601,6 +657,11 @@ static int sqlite_load(struct registry *base, struct registry_state *out, struct
         registry_state_free(out);
         return corrupt_report(r->path, sc.stopped ? sc.stop_why : "entries that do not decode",
                               &sc, err);
+    }
+    if (read_records(r->db, out) != 0) {
+        registry_state_free(out);
+        return error_set(err, -EBADMSG, "registry %s: cannot read its records: %s", r->path,
+                         sqlite3_errmsg(r->db));
     }
     return 0;
 }
@@ -614,7 +675,8 @@ static void sqlite_free(struct registry *base)
             log_error("%s", err.msg);
     }
     registry_batch_fini(&r->batch);
-    sqlite3_stmt *stmts[] = {r->admit, r->mark, r->remove, r->begin, r->commit, r->rollback};
+    sqlite3_stmt *stmts[] = {r->admit,  r->mark,     r->remove,     r->begin,
+                             r->commit, r->rollback, r->put_record, r->delete_record};
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
         sqlite3_finalize(stmts[i]);
     /* Closing checkpoints the WAL into the file and removes it. */
@@ -638,6 +700,7 @@ static int prepare_all(struct sqlite_registry *r, struct error *err)
     } v[] = {
         {&r->admit, admit_sql},     {&r->mark, mark_sql},   {&r->remove, remove_sql},
         {&r->begin, "BEGIN IMMEDIATE"}, {&r->commit, "COMMIT"}, {&r->rollback, "ROLLBACK"},
+        {&r->put_record, put_record_sql}, {&r->delete_record, delete_record_sql},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         int rc = sqlite3_prepare_v3(r->db, v[i].sql, -1, SQLITE_PREPARE_PERSISTENT, v[i].st, NULL);
@@ -659,7 +722,8 @@ struct registry *registry_sqlite_new(struct event_base *base, const char *dir, s
     struct sqlite_registry *r = XNEW(struct sqlite_registry);
     r->path = registry_sqlite_path(dir);
     if (db_open(r->path, &r->db, err) != 0 || prepare_all(r, err) != 0) {
-        sqlite3_stmt *stmts[] = {r->admit, r->mark, r->remove, r->begin, r->commit, r->rollback};
+        sqlite3_stmt *stmts[] = {r->admit,  r->mark,     r->remove,     r->begin,
+                             r->commit, r->rollback, r->put_record, r->delete_record};
         for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
             sqlite3_finalize(stmts[i]);
         sqlite3_close(r->db);
@@ -699,6 +763,9 @@ int registry_sqlite_salvage(const char *dir, struct error *err)
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
     struct scan sc = {.out = &kept};
     scan_damaged(rc == SQLITE_OK ? db : NULL, path, &sc, NULL, 0);
+    /* Records too, as far as they can be read. */
+    if (rc == SQLITE_OK)
+        read_records(db, &kept);
     sqlite3_close(db);
     db = NULL;
 
@@ -724,9 +791,17 @@ int registry_sqlite_salvage(const char *dir, struct error *err)
             if (write_op(&r, &op) != 0)
                 rc = db_error(db, SQLITE_ERROR, path, "write", err);
         }
+        for (size_t i = 0; rc == 0 && i < kept.n_records; i++) {
+            const struct registry_record *rec = &kept.records[i];
+            struct registry_op op = {.type = REGISTRY_PUT_RECORD, .kind = rec->kind,
+                                     .key = rec->key, .value = rec->value, .len = rec->len};
+            if (write_op(&r, &op) != 0)
+                rc = db_error(db, SQLITE_ERROR, path, "write", err);
+        }
         if (rc == 0 && step_once(r.commit) != SQLITE_DONE)
             rc = db_error(db, SQLITE_ERROR, path, "write", err);
-        sqlite3_stmt *stmts[] = {r.admit, r.mark, r.remove, r.begin, r.commit, r.rollback};
+        sqlite3_stmt *stmts[] = {r.admit,  r.mark,     r.remove,     r.begin,
+                                 r.commit, r.rollback, r.put_record, r.delete_record};
         for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
             sqlite3_finalize(stmts[i]);
         sqlite3_close(db);

@@ -1,6 +1,8 @@
 /* The ZooKeeper registry (--registry=zookeeper, the default with --zk):
  * one persistent znode per agent, <zk path>/registry/agents/<agent id>,
- * holding a ZkRegistryAgent (state, time, AgentInfo; zk_registry.proto).
+ * holding a ZkRegistryAgent (state, time, AgentInfo; zk_registry.proto),
+ * and one per record, <zk path>/registry/records/<kind>/<key> holding its
+ * value as is (a key's '/' and '%' are written %2F and %25).
  * Only the leading master writes; a newly elected one reads it all back.
  * It keeps a copy of what it wrote, so that marking an agent keeps the
  * info it was admitted with without reading it first.
@@ -34,8 +36,13 @@
 /* Writes that met a lost connection are sent again after this long. */
 #define RETRY_SECS 0.25
 
+/* An agent (id: the agent id, never with '/'), or a record (id:
+ * "<kind>/<encoded key>", with its value). */
 struct zk_entry {
     char *id;
+    int is_record;
+    uint8_t *value;
+    size_t len;
     enum registry_agent_state state;
     double time;
     Tepui__AgentInfo *info;
@@ -61,6 +68,7 @@ struct zk_registry {
     struct registry base;
     struct zk *zk;
     char root[640];                   /* <path>/registry/agents */
+    char records_root[640];           /* <path>/registry/records */
     int parents_made;
     struct zk_entry *entries;
     TAILQ_HEAD(, zk_write) writes;
@@ -90,6 +98,7 @@ static void entry_free(struct zk_registry *r, struct zk_entry *e)
     HASH_DEL(r->entries, e);
     free(e->id);
     pb_free(e->info);
+    free(e->value);
     free(e);
 }
 
@@ -103,11 +112,48 @@ static void entries_clear(struct zk_registry *r)
 
 static void node_path(const struct zk_registry *r, const char *id, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%s", r->root, id);
+    snprintf(out, n, "%s/%s", strchr(id, '/') != NULL ? r->records_root : r->root, id);
+}
+
+/* "<kind>/<key>" with the key's '/' and '%' escaped (znode names). */
+static char *record_id(const char *kind, const char *key)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/", kind);
+    for (const char *p = key; *p; p++) {
+        if (*p == '/' || *p == '%')
+            buf_printf(&b, "%%%02X", (unsigned char)*p);
+        else
+            buf_append(&b, p, 1);
+    }
+    char *id = xstrndup(b.data, b.len);
+    buf_free(&b);
+    return id;
+}
+
+static char *record_key_decode(const char *name)
+{
+    size_t n = strlen(name);
+    char *out = xmalloc(n + 1), *q = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned int c;
+        if (name[i] == '%' && i + 2 < n && sscanf(name + i + 1, "%2X", &c) == 1) {
+            *q++ = (char)c;
+            i += 2;
+        } else {
+            *q++ = name[i];
+        }
+    }
+    *q = '\0';
+    return out;
 }
 
 static void encode(const struct zk_entry *e, struct buf *out)
 {
+    if (e->is_record) {
+        buf_append(out, e->value, e->len);
+        return;
+    }
     Tepui__Internal__ZkRegistryAgent z = TEPUI__INTERNAL__ZK_REGISTRY_AGENT__INIT;
     z.state = (int32_t)e->state;
     if (e->time != 0) {
@@ -218,7 +264,13 @@ static void write_issue(struct zk_write *w)
         zk_set(r->zk, r, path, data.data, data.len, write_done, w);
     } else {
         w->kind = WRITE_CREATE;
-        if (!r->parents_made) {
+        if (e->is_record) {
+            /* Its kind's node (ordered before the create, as below). */
+            char parent[1024];
+            snprintf(parent, sizeof(parent), "%s", path);
+            *strrchr(parent, '/') = '\0';
+            zk_create_parents(r->zk, r, parent, NULL, NULL);
+        } else if (!r->parents_made) {
             /* Ordered before the create: a session's requests are handled
              * in the order they are sent. */
             zk_create_parents(r->zk, r, r->root, NULL, NULL);
@@ -235,7 +287,10 @@ static void zk_registry_apply(struct registry *base, const struct registry_op *o
     struct zk_registry *r = (struct zk_registry *)base;
     struct zk_write *w = XNEW(struct zk_write);
     w->r = r;
-    w->id = xstrdup(op->agent_id);
+    if (op->type == REGISTRY_PUT_RECORD || op->type == REGISTRY_DELETE_RECORD)
+        w->id = record_id(op->kind, op->key);
+    else
+        w->id = xstrdup(op->agent_id);
     w->done = done;
     w->arg = arg;
     w->session = zk_session_id(r->zk);
@@ -259,6 +314,21 @@ static void zk_registry_apply(struct registry *base, const struct registry_op *o
         break;
     case REGISTRY_REMOVE:
         e = entry_find(r, op->agent_id);
+        if (e != NULL)
+            entry_free(r, e);
+        w->kind = WRITE_DELETE;
+        break;
+    case REGISTRY_PUT_RECORD:
+        e = entry_get(r, w->id);
+        e->is_record = 1;
+        free(e->value);
+        e->value = xmalloc(op->len ? op->len : 1);
+        if (op->len > 0)
+            memcpy(e->value, op->value, op->len);
+        e->len = op->len;
+        break;
+    case REGISTRY_DELETE_RECORD:
+        e = entry_find(r, w->id);
         if (e != NULL)
             entry_free(r, e);
         w->kind = WRITE_DELETE;
@@ -289,6 +359,61 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- load ---- */
+
+/* Reads <records_root>/<kind>/<key> into out (and the entries). */
+static int load_records(struct zk_registry *r, struct registry_state *out, struct error *err)
+{
+    char **kinds = NULL;
+    size_t n_kinds = 0;
+    int rc = zk_sync_children(r->zk, r->records_root, &kinds, &n_kinds, err);
+    if (rc == -ENOENT) {
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
+    for (size_t k = 0; rc == 0 && k < n_kinds; k++) {
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/%s", r->records_root, kinds[k]);
+        char **names = NULL, **values = NULL, **paths = NULL;
+        size_t n = 0, *lens = NULL;
+        rc = zk_sync_children(r->zk, dir, &names, &n, err);
+        if (rc == -ENOENT) {
+            memset(err, 0, sizeof(*err));
+            rc = 0;
+            continue;
+        }
+        if (rc == 0 && n > 0) {
+            paths = xcalloc(n, sizeof(char *));
+            for (size_t i = 0; i < n; i++)
+                paths[i] = xasprintf("%s/%s", dir, names[i]);
+            rc = zk_sync_get_many(r->zk, paths, n, &values, &lens, err);
+        }
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (values[i] == NULL)
+                continue;
+            char *key = record_key_decode(names[i]);
+            registry_state_add_record(out, kinds[k], key, values[i], lens[i]);
+            char *id = record_id(kinds[k], key);
+            struct zk_entry *e = entry_get(r, id);
+            e->is_record = 1;
+            e->in_zk = 1;
+            free(e->value);
+            e->value = xmalloc(lens[i] ? lens[i] : 1);
+            memcpy(e->value, values[i], lens[i]);
+            e->len = lens[i];
+            free(id);
+            free(key);
+        }
+        zk_strings_free(names, n);
+        zk_strings_free(paths, paths != NULL ? n : 0);
+        zk_strings_free(values, values != NULL ? n : 0);
+        free(lens);
+    }
+    zk_strings_free(kinds, n_kinds);
+    if (rc == 0)
+        log_info("read %zu records from the ZooKeeper registry %s", out->n_records,
+                 r->records_root);
+    return rc;
+}
 
 static int zk_registry_load(struct registry *base, struct registry_state *out, struct error *err)
 {
@@ -339,13 +464,16 @@ static int zk_registry_load(struct registry *base, struct registry_state *out, s
         pb_free(z);
     }
     log_info("read %zu agents from the ZooKeeper registry %s", out->n_agents, r->root);
+    rc = load_records(r, out, err);
 out:
     zk_strings_free(names, n);
     zk_strings_free(paths, paths != NULL ? n : 0);
     zk_strings_free(values, values != NULL ? n : 0);
     free(lens);
-    if (rc != 0)
+    if (rc != 0) {
+        registry_state_free(out);
         error_prefix(err, "ZooKeeper registry");
+    }
     return rc;
 }
 
@@ -383,6 +511,8 @@ struct registry *registry_zk_new(struct event_base *base, struct zk *zk, const c
     r->base.base = base;
     r->zk = zk;
     snprintf(r->root, sizeof(r->root), "%s/registry/agents", strcmp(path, "/") == 0 ? "" : path);
+    snprintf(r->records_root, sizeof(r->records_root), "%s/registry/records",
+             strcmp(path, "/") == 0 ? "" : path);
     TAILQ_INIT(&r->writes);
     r->retry_timer = evtimer_new(base, retry_cb, r);
     return &r->base;

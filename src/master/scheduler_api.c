@@ -12,6 +12,7 @@
 #include "common/xalloc.h"
 #include "http/api.h"
 #include "master/election.h"
+#include "master/maintenance.h"
 #include "master/master.h"
 #include "wire/pb.h"
 #include "wire/recordio.h"
@@ -115,6 +116,25 @@ static int validate_framework_info(const Tepui__FrameworkInfo *fi, struct error 
         return -EINVAL;
     if (fi->has_failover_timeout && !(fi->failover_timeout >= 0))
         return error_set(err, -EINVAL, "'FrameworkInfo.failover_timeout' must be non-negative");
+    return 0;
+}
+
+/* Mesos: suppressed roles must be among the framework's roles. */
+static int validate_suppressed_roles(const Tepui__FrameworkInfo *fi, char *const *roles, size_t n,
+                                     struct error *err)
+{
+    int multi_role = has_capability(fi, TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE);
+    const char *role = explicit_role(fi) ? explicit_role(fi) : "*";
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (size_t j = 0; multi_role && j < fi->n_roles && !found; j++)
+            found = strcmp(roles[i], fi->roles[j]) == 0;
+        if (!multi_role)
+            found = strcmp(roles[i], role) == 0;
+        if (!found)
+            return error_set(err, -EINVAL, "Suppressed role '%s' is not contained in the "
+                             "framework's roles", roles[i]);
+    }
     return 0;
 }
 
@@ -266,7 +286,9 @@ static void handle_subscribe(struct master *m, struct http_request *req,
         return;
     }
     const Tepui__FrameworkInfo *fi = call->subscribe->framework_info;
-    if (validate_framework_info(fi, &err) != 0) {
+    if (validate_framework_info(fi, &err) != 0 ||
+        validate_suppressed_roles(fi, call->subscribe->suppressed_roles,
+                                  call->subscribe->n_suppressed_roles, &err) != 0) {
         subscribe_error(req, fmt, err.msg);
         return;
     }
@@ -310,10 +332,10 @@ static void handle_subscribe(struct master *m, struct http_request *req,
     snprintf(f->stream_id, sizeof(f->stream_id), "%s", stream_id);
     send_subscribed(m, f);
 
-    /* Roles the scheduler asked to start suppressed. */
-    if (call->subscribe->n_suppressed_roles > 0)
-        allocator_suppress(m->allocator, f->id, call->subscribe->suppressed_roles,
-                           call->subscribe->n_suppressed_roles);
+    /* Roles the scheduler asked to start suppressed (exactly those, also
+     * for a framework that subscribes again). */
+    allocator_set_suppressed_roles(m->allocator, f->id, call->subscribe->suppressed_roles,
+                                   call->subscribe->n_suppressed_roles);
     allocator_activate_framework(m->allocator, f->id);
     log_info("framework %s (%s) subscribed as user '%s' (%s)", f->id, fi->name, fi->user,
              fmt == WIRE_JSON ? "json" : "protobuf");
@@ -458,7 +480,8 @@ static int handle_update_framework(struct master *m, struct framework *f,
                                    struct error *err)
 {
     const Tepui__FrameworkInfo *fi = u->framework_info;
-    if (validate_framework_info(fi, err) != 0)
+    if (validate_framework_info(fi, err) != 0 ||
+        validate_suppressed_roles(fi, u->suppressed_roles, u->n_suppressed_roles, err) != 0)
         return -EINVAL;
     if ((f->info->principal == NULL) != (fi->principal == NULL) ||
         (fi->principal && strcmp(fi->principal, f->info->principal) != 0))
@@ -475,9 +498,11 @@ static int handle_update_framework(struct master *m, struct framework *f,
         if (!framework_has_role(f, o->role))
             offer_rescind(o, 1);
     }
-    allocator_revive(m->allocator, f->id, NULL, 0);
-    if (u->n_suppressed_roles > 0)
-        allocator_suppress(m->allocator, f->id, u->suppressed_roles, u->n_suppressed_roles);
+    /* Mesos's updateFramework: exactly the roles named are suppressed;
+     * filters stay. New roles are offered at once. */
+    allocator_set_suppressed_roles(m->allocator, f->id, u->suppressed_roles,
+                                   u->n_suppressed_roles);
+    allocator_request_run(m->allocator);
     /* Agents running its executors learn the new info. */
     struct agent *a, *atmp;
     HASH_ITER(hh, m->agents, a, atmp) {
@@ -600,8 +625,14 @@ static void scheduler_api(struct http_request *req, void *arg)
         http_respond_empty(req, 200);
         goto out;
     case TEPUI__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
+        maintenance_answer_inverse_offers(f, call->accept_inverse_offers->inverse_offer_ids,
+                                          call->accept_inverse_offers->n_inverse_offer_ids,
+                                          call->accept_inverse_offers->filters, 1);
+        break;
     case TEPUI__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
-        /* No maintenance schedules yet, so no inverse offers to act on. */
+        maintenance_answer_inverse_offers(f, call->decline_inverse_offers->inverse_offer_ids,
+                                          call->decline_inverse_offers->n_inverse_offer_ids,
+                                          call->decline_inverse_offers->filters, 0);
         break;
     case TEPUI__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS:
     case TEPUI__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:

@@ -1,12 +1,23 @@
-/* Hierarchical DRF allocator. Per cycle: shuffle the active agents; for each
- * one walk the roles in fair order and, within a role, the frameworks in fair
- * order; the first framework that is active, not suppressed and not
+/* Hierarchical DRF allocator. Roles form a tree by their '/'-separated
+ * names ("eng/web" is a child of "eng"); siblings are ordered by weighted
+ * dominant share of everything their subtree holds, and a role's own
+ * frameworks compete with its children as one more sibling, as in Mesos's
+ * hierarchical sorter. Per cycle: shuffle the active agents; for each one
+ * walk the roles in that fair order and, within a role, the frameworks in
+ * fair order; the first framework that is active, not suppressed and not
  * filtering this agent gets everything of the agent that its role may use.
- * Allocations are gathered per framework and handed to the master at the end
- * of the cycle, so each framework gets one OFFERS event per cycle. */
+ *
+ * With quota configured a cycle has two stages, as Mesos 1.9+: first only
+ * roles whose guarantee is not met are offered, and only up to it; then
+ * everyone, while enough unreserved resources stay free (headroom) to meet
+ * the guarantees still unmet. Limits cut every allocation down to what the
+ * role and each of its ancestors may still take. Without quota none of this
+ * runs. Allocations are gathered per framework and handed to the master at
+ * the end of the cycle, so each framework gets one OFFERS event per cycle. */
 #include "master/allocator/allocator.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -86,12 +97,30 @@ struct alloc_framework {
     UT_hash_handle hh;
 };
 
+/* Weight and quota of a role, kept whether or not the role has frameworks
+ * (an operator sets them ahead of time). Never freed before the allocator. */
+struct role_config {
+    char *name;
+    double weight;
+    int has_guarantee, has_limit;
+    int64_t guarantee[SORTER_MAX_NAMES];   /* thousandths; 0 = none */
+    int64_t limit[SORTER_MAX_NAMES];       /* thousandths; -1 = no limit */
+    UT_hash_handle hh;
+};
+
 struct alloc_role {
     char *name;
     uint64_t serial;              /* never reused, unlike the address */
-    double weight;
+    struct alloc_role *parent;    /* NULL for a top-level role */
+    size_t n_children;
+    /* The children's subtrees and this role's own allocation (self) as
+     * siblings, ordered among themselves. */
+    struct sorter children;
+    struct sorter_client *self;
+    struct sorter_client *client;   /* the subtree, in the parent's children
+                                     * (allocator->roles at the top) */
+    struct role_config *config;     /* NULL: weight 1, no quota */
     struct sorter frameworks;
-    struct sorter_client *client;   /* in allocator->roles */
     size_t n_frameworks;
     UT_hash_handle hh;
 };
@@ -103,8 +132,10 @@ struct allocator {
     struct event *run_event;
     int run_pending;
     struct sorter_pool pool;
-    struct sorter roles;
+    struct sorter roles;            /* top-level roles */
     struct alloc_role *role_table;
+    struct role_config *configs;
+    size_t n_quota_roles;           /* configs with a guarantee or limit */
     struct alloc_agent *agents;
     size_t n_agents;
     struct alloc_framework *frameworks;
@@ -113,6 +144,8 @@ struct allocator {
     uint64_t role_serial;
     struct alloc_agent **scratch_agents;
     size_t cap_scratch_agents;
+    struct alloc_role **scratch_roles;   /* a cycle's role order */
+    size_t cap_scratch_roles;
 };
 
 /* ---- quantities ---- */
@@ -140,34 +173,90 @@ static void pool_update(struct allocator *a, const struct resources *r, int sign
 
 /* ---- roles and frameworks ---- */
 
+static struct role_config *config_find(struct allocator *a, const char *name)
+{
+    struct role_config *c = NULL;
+    HASH_FIND_STR(a->configs, name, c);
+    return c;
+}
+
+/* The sorter a role's subtree client lives in. */
+static struct sorter *role_siblings(struct allocator *a, struct alloc_role *r)
+{
+    return r->parent != NULL ? &r->parent->children : &a->roles;
+}
+
+static double config_weight(const struct role_config *c)
+{
+    return c != NULL && c->weight > 0 ? c->weight : 1.0;
+}
+
 static struct alloc_role *role_get(struct allocator *a, const char *name)
 {
     struct alloc_role *r = NULL;
     HASH_FIND_STR(a->role_table, name, r);
     if (r != NULL)
         return r;
+    struct alloc_role *parent = NULL;
+    const char *slash = strrchr(name, '/');
+    if (slash != NULL && slash != name) {
+        char *up = xstrndup(name, (size_t)(slash - name));
+        parent = role_get(a, up);
+        free(up);
+    }
     r = XNEW(struct alloc_role);
     r->name = xstrdup(name);
     r->serial = ++a->role_serial;
-    r->weight = 1.0;
+    r->parent = parent;
+    r->config = config_find(a, name);
     sorter_init(&r->frameworks, &a->pool);
-    r->client = sorter_add(&a->roles, name, r);
+    sorter_init(&r->children, &a->pool);
+    r->self = sorter_add(&r->children, ".", r);
+    r->client = sorter_add(role_siblings(a, r), name, r);
+    sorter_set_weight(&r->children, r->self, config_weight(r->config));
+    sorter_set_weight(role_siblings(a, r), r->client, config_weight(r->config));
+    if (parent != NULL)
+        parent->n_children++;
     HASH_ADD_KEYPTR(hh, a->role_table, r->name, strlen(r->name), r);
     return r;
 }
 
-static void role_release_if_unused(struct allocator *a, struct alloc_role *r)
+static void role_destroy(struct alloc_role *r)
 {
-    if (r->n_frameworks > 0)
-        return;
-    for (size_t i = 0; i < a->pool.n_names; i++)
-        if (r->client->allocated[i] != 0)
-            return;
-    HASH_DEL(a->role_table, r);
-    sorter_remove(&a->roles, r->client);
     sorter_free(&r->frameworks);
+    sorter_free(&r->children);
     free(r->name);
     free(r);
+}
+
+/* Forgets a role that has no framework, no child and no allocation (its
+ * weight and quota stay in its config), then its parent if that is now
+ * unused too. */
+static void role_release_if_unused(struct allocator *a, struct alloc_role *r)
+{
+    while (r != NULL) {
+        if (r->n_frameworks > 0 || r->n_children > 0)
+            return;
+        for (size_t i = 0; i < a->pool.n_names; i++)
+            if (r->client->allocated[i] != 0)
+                return;
+        struct alloc_role *parent = r->parent;
+        HASH_DEL(a->role_table, r);
+        sorter_remove(role_siblings(a, r), r->client);
+        if (parent != NULL)
+            parent->n_children--;
+        role_destroy(r);
+        r = parent;
+    }
+}
+
+/* Adds (sign +1) or removes (-1) quantities held by the role itself: its
+ * own share among its children, and its subtree's at every level up. */
+static void role_charge(struct allocator *a, struct alloc_role *r, const int64_t *q, int sign)
+{
+    sorter_update(&r->children, r->self, q, sign);
+    for (struct alloc_role *x = r; x != NULL; x = x->parent)
+        sorter_update(role_siblings(a, x), x->client, q, sign);
 }
 
 static struct alloc_framework *framework_find(struct allocator *a, const char *id)
@@ -202,7 +291,7 @@ static void framework_leave_role(struct allocator *a, struct alloc_framework *f,
     struct framework_role *fr = &f->roles[i];
     struct alloc_role *r = fr->role;
     /* Whatever is still attributed to it in this role leaves the role too. */
-    sorter_update(&a->roles, r->client, fr->client->allocated, -1);
+    role_charge(a, r, fr->client->allocated, -1);
     sorter_remove(&r->frameworks, fr->client);
     r->n_frameworks--;
     memmove(&f->roles[i], &f->roles[i + 1], (f->n_roles - i - 1) * sizeof(*f->roles));
@@ -490,11 +579,54 @@ static void attribute(struct allocator *a, struct alloc_framework *f, const stru
                 continue;
             r = role_get(a, role);
         }
-        sorter_update(&a->roles, r->client, q, sign);
+        role_charge(a, r, q, sign);
         struct framework_role *fr = f ? framework_role_find(f, role) : NULL;
         if (fr != NULL)
             sorter_update(&r->frameworks, fr->client, q, sign);
     }
+}
+
+void allocator_update_agent_total(struct allocator *a, const char *agent_id,
+                                  const struct resources *total)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    if (ag == NULL)
+        return;
+    struct resources allocated = RESOURCES_INIT;
+    resources_copy(&allocated, &ag->total);
+    resources_subtract(&allocated, &ag->available);
+    pool_update(a, &ag->total, -1);
+    resources_copy(&ag->total, total);
+    pool_update(a, &ag->total, +1);
+    resources_copy(&ag->available, total);
+    resources_subtract(&ag->available, &allocated);
+    resources_free(&allocated);
+    ag->generation++;
+    sorter_invalidate(&a->roles);
+    allocator_request_run(a);
+}
+
+void allocator_update_allocation(struct allocator *a, const char *framework_id,
+                                 const char *agent_id, const struct resources *from,
+                                 const struct resources *to)
+{
+    struct alloc_agent *ag = agent_find(a, agent_id);
+    struct alloc_framework *f = framework_find(a, framework_id);
+    attribute(a, f, from, -1);
+    attribute(a, f, to, +1);
+    if (ag == NULL)
+        return;
+    struct resources plain = RESOURCES_INIT;
+    pool_update(a, &ag->total, -1);
+    resources_copy(&plain, from);
+    resources_set_allocation_role(&plain, NULL);
+    resources_subtract(&ag->total, &plain);
+    resources_copy(&plain, to);
+    resources_set_allocation_role(&plain, NULL);
+    resources_add(&ag->total, &plain);
+    pool_update(a, &ag->total, +1);
+    resources_free(&plain);
+    ag->generation++;
 }
 
 void allocator_add_used(struct allocator *a, const char *framework_id, const char *agent_id,
@@ -624,8 +756,8 @@ static int allocatable(const struct allocator *a, const struct resources *r)
     return 0;
 }
 
-static void give(struct allocator *a, struct alloc_framework *f, struct alloc_agent *ag,
-                 struct alloc_role *r, struct resources *res)
+static struct allocation *give(struct allocator *a, struct alloc_framework *f,
+                               struct alloc_agent *ag, struct alloc_role *r, struct resources *res)
 {
     if (f->n_pending == f->cap_pending) {
         f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 8;
@@ -639,6 +771,7 @@ static void give(struct allocator *a, struct alloc_framework *f, struct alloc_ag
     al->role = r->name;
     al->resources = *res;   /* takes ownership */
     attribute(a, f, &al->resources, +1);
+    return al;
 }
 
 static void shuffle(struct alloc_agent **v, size_t n, unsigned int *seed)
@@ -648,6 +781,276 @@ static void shuffle(struct alloc_agent **v, size_t n, unsigned int *seed)
         struct alloc_agent *t = v[i - 1];
         v[i - 1] = v[j];
         v[j] = t;
+    }
+}
+
+/* ---- role order ---- */
+
+/* Appends the roles of a sorter's subtree to the cycle's order: siblings
+ * by weighted share, a role with children expanded in place (its own
+ * frameworks, the self entry, ranked among its children). */
+static void role_order_into(struct allocator *a, struct sorter *s, struct alloc_role *owner,
+                            size_t *n)
+{
+    size_t k = 0;
+    struct sorter_client **v = sorter_sorted(s, &k);
+    for (size_t i = 0; i < k; i++) {
+        struct alloc_role *r = v[i]->data;
+        if (owner != NULL && v[i] == owner->self)
+            a->scratch_roles[(*n)++] = owner;
+        else if (r->n_children == 0)
+            a->scratch_roles[(*n)++] = r;
+        else
+            role_order_into(a, &r->children, r, n);
+    }
+}
+
+static size_t role_order(struct allocator *a)
+{
+    size_t n = 0;
+    role_order_into(a, &a->roles, NULL, &n);
+    return n;
+}
+
+/* ---- quota during a cycle ---- */
+
+struct quota_cycle {
+    int on;                                /* some role has a guarantee or limit */
+    /* Unreserved, non-revocable resources free on the agents of the cycle. */
+    int64_t headroom[SORTER_MAX_NAMES];
+    /* What guarantees still lack (top-most guaranteed roles only: a
+     * parent's guarantee covers its children's). */
+    int64_t required[SORTER_MAX_NAMES];
+    struct role_config **guaranteed;       /* those top-most roles */
+    size_t n_guaranteed;
+};
+
+static int counts_for_headroom(const struct resource *e)
+{
+    return e->type == RES_SCALAR && e->reservation_role == NULL &&
+           (e->flags & RES_REVOCABLE) == 0;
+}
+
+static int has_guaranteed_ancestor(struct allocator *a, const char *name)
+{
+    char *up = xstrdup(name);
+    int found = 0;
+    char *slash;
+    while (!found && (slash = strrchr(up, '/')) != NULL) {
+        *slash = '\0';
+        struct role_config *c = config_find(a, up);
+        found = c != NULL && c->has_guarantee;
+    }
+    free(up);
+    return found;
+}
+
+static const int64_t *role_held(struct allocator *a, const char *name)
+{
+    static const int64_t none[SORTER_MAX_NAMES];
+    struct alloc_role *r = NULL;
+    HASH_FIND_STR(a->role_table, name, r);
+    return r != NULL ? r->client->allocated : none;
+}
+
+static void quota_required(struct allocator *a, struct quota_cycle *qc)
+{
+    memset(qc->required, 0, sizeof(qc->required));
+    for (size_t k = 0; k < qc->n_guaranteed; k++) {
+        const struct role_config *c = qc->guaranteed[k];
+        const int64_t *held = role_held(a, c->name);
+        for (size_t i = 0; i < a->pool.n_names; i++)
+            if (c->guarantee[i] > held[i])
+                qc->required[i] += c->guarantee[i] - held[i];
+    }
+}
+
+static void quota_cycle_begin(struct allocator *a, struct quota_cycle *qc,
+                              struct alloc_agent *const *agents, size_t n)
+{
+    memset(qc, 0, sizeof(*qc));
+    qc->on = a->n_quota_roles > 0;
+    if (!qc->on)
+        return;
+    qc->guaranteed = xcalloc(a->n_quota_roles, sizeof(*qc->guaranteed));
+    struct role_config *c, *tmp;
+    HASH_ITER(hh, a->configs, c, tmp) {
+        if (c->has_guarantee && !has_guaranteed_ancestor(a, c->name))
+            qc->guaranteed[qc->n_guaranteed++] = c;
+    }
+    quota_required(a, qc);
+    for (size_t k = 0; k < n; k++) {
+        const struct resources *av = &agents[k]->available;
+        for (size_t i = 0; i < av->n; i++) {
+            if (!counts_for_headroom(&av->v[i]))
+                continue;
+            int idx = sorter_pool_index(&a->pool, av->v[i].name);
+            if (idx >= 0)
+                qc->headroom[idx] += av->v[i].scalar;
+        }
+    }
+}
+
+/* Whether a role's own guarantee is not met yet (stage one offers it). */
+static int guarantee_unmet(const struct allocator *a, const struct alloc_role *r)
+{
+    const struct role_config *c = r->config;
+    if (c == NULL || !c->has_guarantee)
+        return 0;
+    for (size_t i = 0; i < a->pool.n_names; i++)
+        if (c->guarantee[i] > r->client->allocated[i])
+            return 1;
+    return 0;
+}
+
+/* How much of each unreserved scalar the role may be given now: within
+ * every limit up its path; in stage one at most what its guarantee lacks;
+ * and never so much that the headroom for unmet guarantees runs short
+ * (except what is the role's own guarantee, in stage one). Returns 0 when
+ * nothing caps anything. */
+static int role_budget(const struct allocator *a, const struct alloc_role *r,
+                       const struct quota_cycle *qc, int stage1, int64_t *budget)
+{
+    int capped = 0;
+    for (size_t i = 0; i < SORTER_MAX_NAMES; i++)
+        budget[i] = INT64_MAX;
+    for (const struct alloc_role *x = r; x != NULL; x = x->parent) {
+        const struct role_config *c = x->config;
+        if (c == NULL || !c->has_limit)
+            continue;
+        for (size_t i = 0; i < a->pool.n_names; i++) {
+            if (c->limit[i] < 0)
+                continue;
+            int64_t left = c->limit[i] - x->client->allocated[i];
+            if (left < 0)
+                left = 0;
+            if (left < budget[i])
+                budget[i] = left;
+            capped = 1;
+        }
+    }
+    const struct role_config *own = r->config;
+    for (size_t i = 0; i < a->pool.n_names; i++) {
+        int64_t cap = INT64_MAX;
+        if (stage1 && own != NULL && own->guarantee[i] > 0) {
+            cap = own->guarantee[i] - r->client->allocated[i];
+            if (cap < 0)
+                cap = 0;
+        } else if (qc->required[i] > 0) {
+            cap = qc->headroom[i] - qc->required[i];
+            if (cap < 0)
+                cap = 0;
+        }
+        if (cap < budget[i]) {
+            budget[i] = cap;
+            capped = 1;
+        }
+    }
+    return capped;
+}
+
+/* out = in with unreserved, non-revocable scalars cut to the budget
+ * (spending it). Reserved resources are the role's already and count
+ * against nothing here; resources that cannot be split (volumes, shared
+ * resources) go whole or not at all. */
+static void shrink_to_budget(struct allocator *a, const struct resources *in, int64_t *budget,
+                             struct resources *out)
+{
+    resources_free(out);
+    for (size_t i = 0; i < in->n; i++) {
+        const struct resource *e = &in->v[i];
+        if (!counts_for_headroom(e)) {
+            resources_add_one(out, e);
+            continue;
+        }
+        int idx = sorter_pool_index(&a->pool, e->name);
+        if (idx < 0 || budget[idx] == INT64_MAX) {
+            resources_add_one(out, e);
+            continue;
+        }
+        int64_t take = e->scalar < budget[idx] ? e->scalar : budget[idx];
+        if (take < e->scalar && (e->flags & (RES_SHARED | RES_EXCLUSIVE)) != 0)
+            take = 0;
+        if (take <= 0)
+            continue;
+        struct resource part = *e;
+        part.scalar = take;
+        resources_add_one(out, &part);
+        budget[idx] -= take;
+    }
+}
+
+static int under_guarantee(const struct alloc_role *r)
+{
+    for (; r != NULL; r = r->parent)
+        if (r->config != NULL && r->config->has_guarantee)
+            return 1;
+    return 0;
+}
+
+static void quota_after_give(struct allocator *a, struct quota_cycle *qc,
+                             const struct alloc_role *r, const struct resources *given)
+{
+    for (size_t i = 0; i < given->n; i++) {
+        if (!counts_for_headroom(&given->v[i]))
+            continue;
+        int idx = sorter_pool_index(&a->pool, given->v[i].name);
+        if (idx >= 0)
+            qc->headroom[idx] -= given->v[i].scalar;
+    }
+    if (under_guarantee(r))
+        quota_required(a, qc);
+}
+
+/* ---- the cycle ---- */
+
+/* Offers what is free on one agent, role by role in fair order. */
+static void allocate_agent(struct allocator *a, struct alloc_agent *ag, struct quota_cycle *qc,
+                           int stage1, double now, struct resources *avail)
+{
+    /* The role order of this agent is fixed before it is handed out, so
+     * a role that gains from it is not visited twice. */
+    size_t n_roles = role_order(a);
+    int64_t budget[SORTER_MAX_NAMES];
+    for (size_t k = 0; k < n_roles && !resources_empty(&ag->available); k++) {
+        struct alloc_role *r = a->scratch_roles[k];
+        if (r->n_frameworks == 0)
+            continue;
+        if (stage1 && !guarantee_unmet(a, r))
+            continue;
+        resources_allocatable_to(&ag->available, r->name, avail);
+        if (qc->on && role_budget(a, r, qc, stage1, budget)) {
+            struct resources cut = RESOURCES_INIT;
+            shrink_to_budget(a, avail, budget, &cut);
+            resources_free(avail);
+            *avail = cut;
+        }
+        if (!allocatable(a, avail))
+            continue;
+        size_t n_fw = 0;
+        struct sorter_client **fws = sorter_sorted(&r->frameworks, &n_fw);
+        for (size_t j = 0; j < n_fw; j++) {
+            struct sorter_client *c = fws[j];
+            if (!c->active)
+                break;   /* inactive clients sort last */
+            struct alloc_framework *f = c->data;
+            struct framework_role *fr = NULL;
+            for (size_t m = 0; m < f->n_roles && fr == NULL; m++)
+                if (f->roles[m].role == r)
+                    fr = &f->roles[m];
+            if (fr == NULL || fr->suppressed)
+                continue;
+            if (filtered(f, ag, r, avail, now))
+                continue;
+            struct resources give_res = *avail;
+            resources_init(avail);
+            struct allocation *al = give(a, f, ag, r, &give_res);
+            if (qc->on)
+                quota_after_give(a, qc, r, &al->resources);
+            sorter_reposition(&r->frameworks, j);
+            r->frameworks.dirty = 0;
+            break;
+        }
     }
 }
 
@@ -661,6 +1064,11 @@ void allocator_run(struct allocator *a)
         a->cap_scratch_agents = a->n_agents;
         a->scratch_agents = xrealloc(a->scratch_agents, a->n_agents * sizeof(*a->scratch_agents));
     }
+    size_t n_roles = HASH_COUNT(a->role_table);
+    if (a->cap_scratch_roles < n_roles) {
+        a->cap_scratch_roles = n_roles;
+        a->scratch_roles = xrealloc(a->scratch_roles, n_roles * sizeof(*a->scratch_roles));
+    }
     size_t n = 0;
     struct alloc_agent *ag, *tmp;
     HASH_ITER(hh, a->agents, ag, tmp) {
@@ -669,49 +1077,20 @@ void allocator_run(struct allocator *a)
     }
     shuffle(a->scratch_agents, n, &a->seed);
 
-    size_t n_roles = 0;
-    struct sorter_client **sorted_roles = sorter_sorted(&a->roles, &n_roles);
-    struct alloc_role **roles = xmalloc((n_roles ? n_roles : 1) * sizeof(*roles));
+    struct quota_cycle qc;
+    quota_cycle_begin(a, &qc, a->scratch_agents, n);
     struct resources avail = RESOURCES_INIT;
-
-    for (size_t i = 0; i < n; i++) {
-        ag = a->scratch_agents[i];
-        /* The role order of this agent is fixed before it is handed out, so
-         * a role that gains from it is not visited twice. */
-        sorted_roles = sorter_sorted(&a->roles, &n_roles);
-        for (size_t k = 0; k < n_roles; k++)
-            roles[k] = sorted_roles[k]->data;
-        for (size_t k = 0; k < n_roles && !resources_empty(&ag->available); k++) {
-            struct alloc_role *r = roles[k];
-            size_t n_fw = 0;
-            struct sorter_client **fws = sorter_sorted(&r->frameworks, &n_fw);
-            resources_allocatable_to(&ag->available, r->name, &avail);
-            if (!allocatable(a, &avail))
-                continue;
-            for (size_t j = 0; j < n_fw; j++) {
-                struct sorter_client *c = fws[j];
-                if (!c->active)
-                    break;   /* inactive clients sort last */
-                struct alloc_framework *f = c->data;
-                struct framework_role *fr = NULL;
-                for (size_t m = 0; m < f->n_roles && fr == NULL; m++)
-                    if (f->roles[m].role == r)
-                        fr = &f->roles[m];
-                if (fr == NULL || fr->suppressed)
-                    continue;
-                if (filtered(f, ag, r, &avail, now))
-                    continue;
-                struct resources give_res = avail;
-                resources_init(&avail);
-                give(a, f, ag, r, &give_res);
-                sorter_reposition(&r->frameworks, j);
-                r->frameworks.dirty = 0;
-                break;
-            }
-        }
-    }
+    /* Stage one: guarantees first. */
+    int unmet = 0;
+    for (size_t i = 0; i < a->pool.n_names; i++)
+        unmet |= qc.required[i] > 0;
+    if (unmet)
+        for (size_t i = 0; i < n; i++)
+            allocate_agent(a, a->scratch_agents[i], &qc, 1, now, &avail);
+    for (size_t i = 0; i < n; i++)
+        allocate_agent(a, a->scratch_agents[i], &qc, 0, now, &avail);
     resources_free(&avail);
-    free(roles);
+    free(qc.guaranteed);
 
     struct alloc_framework *f, *ftmp;
     HASH_ITER(hh, a->frameworks, f, ftmp) {
@@ -794,9 +1173,13 @@ void allocator_free(struct allocator *a)
     struct alloc_role *r, *rtmp;
     HASH_ITER(hh, a->role_table, r, rtmp) {
         HASH_DEL(a->role_table, r);
-        sorter_free(&r->frameworks);
-        free(r->name);
-        free(r);
+        role_destroy(r);
+    }
+    struct role_config *c, *ctmp;
+    HASH_ITER(hh, a->configs, c, ctmp) {
+        HASH_DEL(a->configs, c);
+        free(c->name);
+        free(c);
     }
     sorter_free(&a->roles);
     sorter_pool_free(&a->pool);
@@ -804,14 +1187,89 @@ void allocator_free(struct allocator *a)
         resources_free(&a->opts.min_allocatable[i]);
     free(a->opts.min_allocatable);
     free(a->scratch_agents);
+    free(a->scratch_roles);
     free(a);
+}
+
+static struct role_config *config_get(struct allocator *a, const char *name)
+{
+    struct role_config *c = config_find(a, name);
+    if (c != NULL)
+        return c;
+    c = XNEW(struct role_config);
+    c->name = xstrdup(name);
+    c->weight = 1.0;
+    for (size_t i = 0; i < SORTER_MAX_NAMES; i++)
+        c->limit[i] = -1;
+    HASH_ADD_KEYPTR(hh, a->configs, c->name, strlen(c->name), c);
+    struct alloc_role *r = NULL;
+    HASH_FIND_STR(a->role_table, name, r);
+    if (r != NULL)
+        r->config = c;
+    return c;
 }
 
 void allocator_set_weight(struct allocator *a, const char *role, double weight)
 {
-    struct alloc_role *r = role_get(a, role);
-    r->weight = weight;
-    sorter_set_weight(&a->roles, r->client, weight);
+    struct role_config *c = config_get(a, role);
+    c->weight = weight > 0 ? weight : 1.0;
+    struct alloc_role *r = NULL;
+    HASH_FIND_STR(a->role_table, role, r);
+    if (r != NULL) {
+        sorter_set_weight(&r->children, r->self, c->weight);
+        sorter_set_weight(role_siblings(a, r), r->client, c->weight);
+    }
+}
+
+void allocator_set_quota(struct allocator *a, const char *role,
+                         const struct allocator_quantity *guarantees, size_t n_guarantees,
+                         const struct allocator_quantity *limits, size_t n_limits)
+{
+    struct role_config *c = config_get(a, role);
+    int had = c->has_guarantee || c->has_limit;
+    c->has_guarantee = c->has_limit = 0;
+    for (size_t i = 0; i < SORTER_MAX_NAMES; i++) {
+        c->guarantee[i] = 0;
+        c->limit[i] = -1;
+    }
+    for (size_t i = 0; i < n_guarantees; i++) {
+        int idx = sorter_pool_index(&a->pool, guarantees[i].name);
+        if (idx < 0 || guarantees[i].value <= 0)
+            continue;
+        c->guarantee[idx] = guarantees[i].value;
+        c->has_guarantee = 1;
+    }
+    for (size_t i = 0; i < n_limits; i++) {
+        int idx = sorter_pool_index(&a->pool, limits[i].name);
+        if (idx < 0)
+            continue;
+        c->limit[idx] = limits[i].value > 0 ? limits[i].value : 0;
+        c->has_limit = 1;
+    }
+    int has = c->has_guarantee || c->has_limit;
+    if (has && !had)
+        a->n_quota_roles++;
+    else if (!has && had)
+        a->n_quota_roles--;
+    allocator_request_run(a);
+}
+
+void allocator_set_suppressed_roles(struct allocator *a, const char *framework_id,
+                                    char *const *roles, size_t n)
+{
+    struct alloc_framework *f = framework_find(a, framework_id);
+    if (f == NULL)
+        return;
+    int revived = 0;
+    for (size_t i = 0; i < f->n_roles; i++) {
+        int suppress = 0;
+        for (size_t j = 0; j < n && !suppress; j++)
+            suppress = strcmp(f->roles[i].role->name, roles[j]) == 0;
+        revived |= f->roles[i].suppressed && !suppress;
+        f->roles[i].suppressed = suppress;
+    }
+    if (revived)
+        allocator_request_run(a);
 }
 
 const struct allocator_metrics *allocator_get_metrics(const struct allocator *a)

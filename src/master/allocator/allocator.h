@@ -72,6 +72,21 @@ void allocator_add_agent(struct allocator *a, const char *agent_id, const struct
 void allocator_remove_agent(struct allocator *a, const char *agent_id);
 void allocator_activate_agent(struct allocator *a, const char *agent_id);
 void allocator_deactivate_agent(struct allocator *a, const char *agent_id);
+/* Replaces an agent's total resources (operator RESERVE/UNRESERVE,
+ * CREATE/DESTROY of volumes, an agent's resource update) while what is
+ * allocated on it stays allocated: the free part becomes the new total less
+ * what is allocated. The caller makes sure the new total still holds what
+ * is allocated (recover or rescind offers first). Filters on the agent stay;
+ * their remembered answers are refreshed. */
+void allocator_update_agent_total(struct allocator *a, const char *agent_id,
+                                  const struct resources *total);
+/* Converts resources already allocated to a framework on an agent (offer
+ * operations applied in ACCEPT: RESERVE, UNRESERVE, CREATE, DESTROY): from
+ * leaves the agent's total and the framework's allocation, to joins both.
+ * Both carry their allocation role. Free resources are untouched. */
+void allocator_update_allocation(struct allocator *a, const char *framework_id,
+                                 const char *agent_id, const struct resources *from,
+                                 const struct resources *to);
 /* Records resources in use by a framework on an agent that the allocator
  * did not hand out (tasks reported by a re-registering agent). */
 void allocator_add_used(struct allocator *a, const char *framework_id, const char *agent_id,
@@ -89,7 +104,28 @@ void allocator_request_run(struct allocator *a);
 /* Runs one cycle now over every active agent. */
 void allocator_run(struct allocator *a);
 
+/* Exactly these of the framework's roles are suppressed, the others not
+ * (UPDATE_FRAMEWORK's suppressed_roles); filters stay as they are. */
+void allocator_set_suppressed_roles(struct allocator *a, const char *framework_id,
+                                    char *const *roles, size_t n);
+
+/* A role's weight (> 0; 1 when never set). Kept for roles with no
+ * framework yet, and applied among the role's siblings. */
 void allocator_set_weight(struct allocator *a, const char *role, double weight);
+/* A role's quota (Mesos 1.9+ QuotaConfig): guarantees and limits of
+ * scalar resources by name (none given: no guarantee, no limit). Guarantees
+ * are met before fair sharing: unallocated resources are held back as
+ * headroom for roles whose guarantee is not met yet. Limits are never
+ * exceeded: a role's allocation (offers included), with its descendants',
+ * stays within its limit and every ancestor's. Both count what the role
+ * and its descendants hold. Setting both empty removes the quota. */
+struct allocator_quantity {
+    const char *name;
+    int64_t value;                  /* thousandths; a limit of 0 is a limit */
+};
+void allocator_set_quota(struct allocator *a, const char *role,
+                         const struct allocator_quantity *guarantees, size_t n_guarantees,
+                         const struct allocator_quantity *limits, size_t n_limits);
 const struct allocator_metrics *allocator_get_metrics(const struct allocator *a);
 
 /* Parses "cpus:0.01|mem:32" into alternatives. */

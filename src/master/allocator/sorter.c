@@ -155,7 +155,7 @@ struct sorter_client **sorter_sorted(struct sorter *s, size_t *n)
             need = 1;
         }
     }
-    if (need)
+    if (need && s->n > 1)
         qsort(s->clients, s->n, sizeof(*s->clients), compare_ptrs);
     s->dirty = 0;
     *n = s->n;
