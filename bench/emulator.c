@@ -244,6 +244,8 @@ static void handle_event(struct eagent *a, Tepui__Internal__AgentEvent *ev)
             break;
         if (a->id == NULL)
             a->id = xstrdup(ev->subscribed->agent_id->value);
+        if (a->subscribed)
+            break;
         a->subscribed = 1;
         a->connecting = 0;
         em->registered++;
@@ -551,6 +553,16 @@ static void fw_on_update(struct tepui_scheduler *s, const Tepui__Scheduler__Even
     }
 }
 
+/* An early call opens the framework's call connection at once, before a
+ * flood of agents can leave the master without descriptors for it. */
+static void fw_on_subscribed(struct tepui_scheduler *s, const Tepui__Scheduler__Event__Subscribed *e,
+                             void *arg)
+{
+    (void)e;
+    (void)arg;
+    tepui_scheduler_reconcile(s, NULL, NULL, 0, NULL, NULL);
+}
+
 static void fw_on_error(struct tepui_scheduler *s, const char *message, void *arg)
 {
     (void)s;
@@ -576,7 +588,8 @@ static void fw_start(struct emulator *em, const char *master, int i)
     struct tepui_scheduler_options so = {.master = master, .format = TEPUI_FORMAT_PROTOBUF,
                                          .auto_reconnect = 1};
     static const struct tepui_scheduler_callbacks cb = {
-        .offers = fw_on_offers, .update = fw_on_update, .error = fw_on_error};
+        .subscribed = fw_on_subscribed, .offers = fw_on_offers, .update = fw_on_update,
+        .error = fw_on_error};
     f->sched = tepui_scheduler_new(em->base, &fi, &so, &cb, f);
     if (f->sched == NULL || tepui_scheduler_start(f->sched) != 0)
         fprintf(stderr, "emulator: framework %d cannot subscribe to %s\n", i, master);

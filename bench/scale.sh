@@ -297,7 +297,6 @@ scenario_flood() {
     else
         echo "  MASTER DIED: $(tail -3 "$dir/master.log")"
     fi
-    echo "  master: agents connected $(metric master/slaves_connected), active $(metric master/slaves_active)"
     stop_pid "$fw_pid"
     stop_pid "$agents_pid"
     stop_pid "$probe_pid"

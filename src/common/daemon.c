@@ -87,3 +87,15 @@ out:
     free(tmp);
     return rc;
 }
+
+struct event_base *daemon_event_base(int changelist)
+{
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        return NULL;
+    if (changelist)
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}

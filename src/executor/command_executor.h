@@ -1,8 +1,8 @@
 /* The command executor: runs the one command task of a LAUNCH as a child
- * process, reports its states through the executor API, kills it on KILL or
- * SHUTDOWN with SIGTERM then SIGKILL, and ends once its terminal update is
- * acknowledged. Like Mesos's src/launcher/executor.cpp, minus containers,
- * health checks and checks. */
+ * process, health checks and checks it (checker.c), reports its states
+ * through the executor API, kills it on KILL, SHUTDOWN or failed health
+ * checks with SIGTERM then SIGKILL, and ends once its terminal update is
+ * acknowledged. Like Mesos's src/launcher/executor.cpp, minus containers. */
 #ifndef TEPUI_EXECUTOR_COMMAND_EXECUTOR_H
 #define TEPUI_EXECUTOR_COMMAND_EXECUTOR_H
 

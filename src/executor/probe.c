@@ -230,7 +230,11 @@ struct probe *probe_start(struct event_base *base, const struct probe_spec *spec
     p->pid = -1;
     p->timer = evtimer_new(base, timer_cb, p);
     int rc = 0;
-    if (spec->type == PROBE_COMMAND) {
+    if (spec->type == PROBE_HTTP && spec->https) {
+        p->result.answered = 0;
+        set_message(&p->result, "HTTPS checks are not supported; use scheme 'http'");
+        deliver_later(p);
+    } else if (spec->type == PROBE_COMMAND) {
         pid_t pid = task_process_spawn_helper(spec->task, spec->command, err);
         if (pid < 0)
             rc = -EINVAL;

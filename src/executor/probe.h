@@ -27,6 +27,7 @@ struct probe_spec {
     const Tepui__CommandInfo *command;     /* PROBE_COMMAND */
     const struct task_process_spec *task;  /* PROBE_COMMAND: how the task runs */
     const char *path;                      /* PROBE_HTTP; NULL: "/" */
+    int https;                             /* PROBE_HTTP over TLS: not supported, always fails */
     uint16_t port;                         /* PROBE_HTTP, PROBE_TCP */
     int ipv6;                              /* ::1 rather than 127.0.0.1 */
     double timeout;                        /* seconds */

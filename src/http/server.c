@@ -61,11 +61,22 @@ struct http_stream {
 
 static void dispatch(struct evhttp_request *ev, void *arg);
 
+/* The listener's callbacks get evhttp's argument, not ours: bound servers
+ * are found by their listener (a daemon binds one or two). */
+static struct {
+    struct evconnlistener *listener;
+    struct http_server *server;
+} bound[16];
+
 struct http_server *http_server_new(struct event_base *base, const struct http_server_options *opts)
 {
     struct http_server *s = XNEW(struct http_server);
     s->base = base;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    s->listener = NULL;
+    s->accept_resume = NULL;
+    s->accept_rejected = 0;
+    s->accept_warned = 0;
     s->http = evhttp_new(base);
     if (s->http == NULL) {
         if (s->reserve_fd >= 0)
@@ -94,6 +105,11 @@ void http_server_free(struct http_server *s)
 {
     if (s == NULL)
         return;
+    for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]); i++)
+        if (bound[i].server == s) {
+            bound[i].listener = NULL;
+            bound[i].server = NULL;
+        }
     evhttp_free(s->http);
     if (s->accept_resume != NULL)
         event_free(s->accept_resume);
@@ -117,8 +133,14 @@ static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-    struct http_server *s = arg;
+    struct http_server *s = NULL;
     int e = EVUTIL_SOCKET_ERROR();
+    (void)arg;
+    for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]) && s == NULL; i++)
+        if (bound[i].listener == l)
+            s = bound[i].server;
+    if (s == NULL)
+        return;
     if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
         log_warn("accept: %s", strerror(e));
         return;
@@ -163,7 +185,14 @@ int http_server_bind(struct http_server *s, const char *ip, int port, int *bound
     s->listener = evhttp_bound_socket_get_listener(h);
     if (s->accept_resume == NULL)
         s->accept_resume = evtimer_new(s->base, accept_resume_cb, s);
-    evconnlistener_set_error_cb(s->listener, accept_error_cb);
+    for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]); i++) {
+        if (bound[i].listener == NULL) {
+            bound[i].listener = s->listener;
+            bound[i].server = s;
+            evconnlistener_set_error_cb(s->listener, accept_error_cb);
+            break;
+        }
+    }
     if (bound_port != NULL) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);

@@ -149,7 +149,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct event_base *base = event_base_new();
+    struct event_base *base = daemon_event_base(1);
+    if (base == NULL) {
+        fprintf(stderr, "tepui-master: cannot create the event loop\n");
+        flags_free(&fs);
+        return 1;
+    }
     struct election *election = NULL;
     if (zk != NULL && zk[0] != '\0' &&
         (election = election_new(base, zk, zk_session_timeout, &err)) == NULL) {

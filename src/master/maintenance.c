@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,20 +604,29 @@ static int validate_machine_list(Tepui__MachineID **ids, size_t n, struct error 
 {
     if (n == 0)
         return error_set(err, -EINVAL, "List of machines is empty");
-    for (size_t i = 0; i < n; i++) {
-        if (validate_machine(ids[i], err) != 0)
-            return -EINVAL;
-        for (size_t k = 0; k < i; k++) {
-            char *x = machine_key(ids[i]->hostname, ids[i]->ip);
-            char *y = machine_key(ids[k]->hostname, ids[k]->ip);
-            int same = strcmp(x, y) == 0;
-            free(x);
-            free(y);
-            if (same)
-                return machine_error(err, ids[i], "appears more than once in the list");
+    /* Duplicates by hash: a body may list many thousands of machines, and
+     * pairwise comparison would hold the loop for minutes. */
+    struct machine *seen = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (validate_machine(ids[i], err) != 0) {
+            rc = -EINVAL;
+            break;
         }
+        struct machine *mc = NULL;
+        char *key = machine_key(ids[i]->hostname, ids[i]->ip);
+        HASH_FIND_STR(seen, key, mc);
+        if (mc != NULL) {
+            free(key);
+            rc = machine_error(err, ids[i], "appears more than once in the list");
+            break;
+        }
+        mc = XNEW(struct machine);
+        mc->key = key;
+        HASH_ADD_KEYPTR(hh, seen, mc->key, strlen(mc->key), mc);
     }
-    return 0;
+    machines_free(&seen);
+    return rc;
 }
 
 static int start_maintenance(struct master *m, Tepui__MachineID **ids, size_t n,
@@ -898,6 +908,13 @@ static void drain_agent(struct master *m, struct http_request *req,
     const Google__Protobuf__Duration *g = call->max_grace_period;
     if (g != NULL && (g->seconds < 0 || g->nanos < 0)) {
         http_respond_error(req, 400, "'max_grace_period' must be non-negative");
+        return;
+    }
+    /* It is kept as int64 nanoseconds: a larger one would overflow, and
+     * nanos beyond a second is not a valid google.protobuf.Duration. */
+    if (g != NULL && (g->seconds > INT64_MAX / 1000000000LL - 1 || g->nanos > 999999999)) {
+        http_respond_error(req, 400, "'max_grace_period' is out of range (at most %lld seconds, "
+                           "nanos below one second)", (long long)(INT64_MAX / 1000000000LL - 1));
         return;
     }
     struct maintenance *mt = get(m);

@@ -290,8 +290,11 @@ static int validate_config(const QuotaConfig *c, struct error *err)
 struct view {
     const char **roles;
     const QuotaConfig **configs;
+    ssize_t *parents;       /* view_parent of each, found once */
     size_t n;
 };
+
+static ssize_t view_parent(const struct view *v, const char *role);
 
 static void view_build(struct quota *q, QuotaConfig *const *proposed, size_t n_proposed,
                        struct view *v)
@@ -318,12 +321,17 @@ static void view_build(struct quota *q, QuotaConfig *const *proposed, size_t n_p
         v->roles[v->n] = proposed[i]->role;
         v->configs[v->n++] = proposed[i];
     }
+    /* The checks ask for parents in nested loops: once each, not each time. */
+    v->parents = xcalloc(cap, sizeof(*v->parents));
+    for (size_t i = 0; i < v->n; i++)
+        v->parents[i] = view_parent(v, v->roles[i]);
 }
 
 static void view_free(struct view *v)
 {
     free(v->roles);
     free(v->configs);
+    free(v->parents);
 }
 
 /* Index in the view of the nearest ancestor of role with quota; -1. */
@@ -353,7 +361,7 @@ static double entry_value(Entry *const *v, size_t n, const char *name, double df
 static int validate_hierarchy(const struct view *v, struct error *err)
 {
     for (size_t i = 0; i < v->n; i++) {
-        ssize_t p = view_parent(v, v->roles[i]);
+        ssize_t p = v->parents[i];
         if (p < 0)
             continue;
         const QuotaConfig *child = v->configs[i], *parent = v->configs[p];
@@ -372,14 +380,14 @@ static int validate_hierarchy(const struct view *v, struct error *err)
     for (size_t p = 0; p < v->n; p++) {
         const QuotaConfig *parent = v->configs[p];
         for (size_t i = 0; i < v->n; i++) {
-            if (view_parent(v, v->roles[i]) != (ssize_t)p)
+            if (v->parents[i] != (ssize_t)p)
                 continue;
             const QuotaConfig *child = v->configs[i];
             for (size_t k = 0; k < child->n_guarantees; k++) {
                 const char *name = child->guarantees[k]->key;
                 double sum = 0;
                 for (size_t j = 0; j < v->n; j++)
-                    if (view_parent(v, v->roles[j]) == (ssize_t)p)
+                    if (v->parents[j] == (ssize_t)p)
                         sum += entry_value(v->configs[j]->guarantees,
                                            v->configs[j]->n_guarantees, name, 0);
                 double pg = entry_value(parent->guarantees, parent->n_guarantees, name, 0);
@@ -401,7 +409,7 @@ static int validate_capacity(struct master *m, const struct view *v, struct erro
 {
     struct resources need = RESOURCES_INIT;
     for (size_t i = 0; i < v->n; i++)
-        if (view_parent(v, v->roles[i]) < 0)
+        if (v->parents[i] < 0)
             scalars_of(v->configs[i]->guarantees, v->configs[i]->n_guarantees, &need);
     int rc = 0;
     for (size_t i = 0; i < need.n && rc == 0; i++) {
@@ -440,18 +448,44 @@ static void store_config(struct master *m, const QuotaConfig *c)
     apply_quota(m, c->role, r->config);
 }
 
+/* The index of the first role that is named a second time, or -1. By hash:
+ * a call may carry many thousands of roles, and comparing every pair would
+ * hold the loop for minutes. */
+static ssize_t first_repeated(const char *const *roles, size_t n)
+{
+    struct seen {
+        UT_hash_handle hh;
+    } *set = NULL, *e = NULL;
+    struct seen *all = xcalloc(n ? n : 1, sizeof(*all));
+    ssize_t dup = -1;
+    for (size_t i = 0; i < n && dup < 0; i++) {
+        HASH_FIND(hh, set, roles[i], strlen(roles[i]), e);
+        if (e != NULL)
+            dup = (ssize_t)i;
+        else
+            HASH_ADD_KEYPTR(hh, set, roles[i], strlen(roles[i]), &all[i]);
+    }
+    HASH_CLEAR(hh, set);
+    free(all);
+    return dup;
+}
+
 /* Validates and applies a whole update; 0 or -EINVAL with err. */
 static int update_quota(struct master *m, QuotaConfig *const *configs, size_t n, int force,
                         struct error *err)
 {
+    const char **roles = xcalloc(n ? n : 1, sizeof(*roles));
     for (size_t i = 0; i < n; i++) {
-        if (validate_config(configs[i], err) != 0)
+        if (validate_config(configs[i], err) != 0) {
+            free(roles);
             return -EINVAL;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(configs[i]->role, configs[j]->role) == 0)
-                return error_set(err, -EINVAL, "Role '%s' is given more than once",
-                                 configs[i]->role);
+        }
+        roles[i] = configs[i]->role;
     }
+    ssize_t dup = first_repeated(roles, n);
+    free(roles);
+    if (dup >= 0)
+        return error_set(err, -EINVAL, "Role '%s' is given more than once", configs[dup]->role);
     struct view v;
     view_build(quota_of(m), configs, n, &v);
     int rc = validate_hierarchy(&v, err);
@@ -477,10 +511,14 @@ static int update_weights(struct master *m, Tepui__WeightInfo *const *infos, siz
         if (!(w->weight > 0) || !isfinite(w->weight))
             return error_set(err, -EINVAL, "Invalid weight '%g' of role '%s': weights must be "
                              "positive", w->weight, w->role);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(infos[j]->role, w->role) == 0)
-                return error_set(err, -EINVAL, "Role '%s' is given more than once", w->role);
     }
+    const char **roles = xcalloc(n ? n : 1, sizeof(*roles));
+    for (size_t i = 0; i < n; i++)
+        roles[i] = infos[i]->role;
+    ssize_t dup = first_repeated(roles, n);
+    free(roles);
+    if (dup >= 0)
+        return error_set(err, -EINVAL, "Role '%s' is given more than once", infos[dup]->role);
     struct quota *q = quota_of(m);
     for (size_t i = 0; i < n; i++) {
         role_get(q, infos[i]->role)->weight = infos[i]->weight;

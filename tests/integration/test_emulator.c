@@ -163,7 +163,14 @@ static void emulated_agents_run_every_task_once_and_reregister_after_restart(voi
     char reregistered[64];
     snprintf(reregistered, sizeof(reregistered), "re-registered: %d agents", AGENTS);
     struct wait_line rereg = {f->out, reregistered};
-    assert_true(h_wait_until(line_arrived, &rereg, 90));
+    if (!h_wait_until(line_arrived, &rereg, 90)) {
+        char tail[2048];
+        const char *const argv[] = {"/usr/bin/tail", "-n", "5", f->out, NULL};
+        h_run_capture(argv, tail, sizeof(tail), 5);
+        fprintf(stderr, "the emulated agents said:\n%s\nthe master counts %.0f active\n", tail,
+                h_metric(f->c.master.port, "master/slaves_active"));
+        fail();
+    }
     active.port = f->c.master.port;
     assert_true(h_wait_until(metric_is, &active, 30));
     assert_true(h_metric(f->c.master.port, "master/slaves_unreachable") <= 0);

@@ -709,6 +709,22 @@ static void task_killing_is_sent_only_to_frameworks_that_can_take_it(void **stat
     assert_true(command_framework_has_capability(&fw, killing));
 }
 
+static void only_check_results_carry_the_latest_check_and_health(void **state)
+{
+    const Tepui__TaskStatus__Reason health =
+        TEPUI__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
+    const Tepui__TaskStatus__Reason check =
+        TEPUI__TASK_STATUS__REASON__REASON_TASK_CHECK_STATUS_UPDATED;
+    (void)state;
+    assert_true(command_is_check_update(TEPUI__TASK_STATE__TASK_RUNNING, 1, health));
+    assert_true(command_is_check_update(TEPUI__TASK_STATE__TASK_RUNNING, 1, check));
+    /* The state updates carry the check's type without a result. */
+    assert_false(command_is_check_update(TEPUI__TASK_STATE__TASK_RUNNING, 0, health));
+    assert_false(command_is_check_update(TEPUI__TASK_STATE__TASK_KILLED, 1, health));
+    assert_false(command_is_check_update(TEPUI__TASK_STATE__TASK_RUNNING, 1,
+                                         TEPUI__TASK_STATUS__REASON__REASON_COMMAND_EXECUTOR_FAILED));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +766,7 @@ int main(void)
         cmocka_unit_test(second_kill_may_shorten_the_grace_period_but_not_extend_it),
         cmocka_unit_test(shutdown_kills_within_the_executor_grace_period),
         cmocka_unit_test(task_killing_is_sent_only_to_frameworks_that_can_take_it),
+        cmocka_unit_test(only_check_results_carry_the_latest_check_and_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

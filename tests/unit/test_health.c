@@ -222,20 +222,37 @@ static void tcp_probe_tells_listening_from_refused(void **state)
     event_base_free(base);
 }
 
-/* Serves one canned HTTP answer to the first connection. */
-static void serve_cb(evutil_socket_t fd, short what, void *arg)
+/* Serves one canned HTTP answer to the first connection, once its
+ * request has arrived (all on the probe's loop: nothing may block). */
+struct canned {
+    const char *answer;
+    struct event_base *base;
+    struct event *conn;
+};
+
+static void answer_cb(evutil_socket_t c, short what, void *arg)
 {
+    struct canned *k = arg;
     (void)what;
-    const char *answer = arg;
-    int c = accept(fd, NULL, NULL);
-    if (c < 0)
-        return;
     char req[1024];
     ssize_t n = read(c, req, sizeof(req));
     (void)n;
-    ssize_t w = write(c, answer, strlen(answer));
+    ssize_t w = write(c, k->answer, strlen(k->answer));
     (void)w;
+    event_free(k->conn);
+    k->conn = NULL;
     close(c);
+}
+
+static void serve_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct canned *k = arg;
+    (void)what;
+    int c = accept(fd, NULL, NULL);
+    if (c < 0)
+        return;
+    k->conn = event_new(k->base, c, EV_READ, answer_cb, k);
+    event_add(k->conn, NULL);
 }
 
 static void http_probe_reads_the_status_line(void **state)
@@ -248,7 +265,8 @@ static void http_probe_reads_the_status_line(void **state)
         struct event_base *base = event_base_new();
         int port;
         int fd = listener(&port);
-        struct event *srv = event_new(base, fd, EV_READ, serve_cb, (void *)answers[i]);
+        struct canned k = {.answer = answers[i], .base = base};
+        struct event *srv = event_new(base, fd, EV_READ, serve_cb, &k);
         event_add(srv, NULL);
         struct probe_spec spec = {.type = PROBE_HTTP, .port = (uint16_t)port, .path = "/health",
                                   .timeout = 5};
@@ -259,6 +277,8 @@ static void http_probe_reads_the_status_line(void **state)
         assert_int_equal(o.r.answered, statuses[i] != 0);
         assert_int_equal(o.r.http_status, statuses[i]);
         probe_free(p);
+        if (k.conn != NULL)
+            event_free(k.conn);
         event_free(srv);
         close(fd);
         event_base_free(base);

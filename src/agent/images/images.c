@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <jansson.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -684,6 +685,12 @@ void images_init(struct agent *a)
     }
     if (im->n_stores > 0 && im->crun == NULL)
         log_warn("crun is not installed: tasks from container images will fail");
+    /* OpenSSL 3 builds its table of algorithms at the first digest, about
+     * 3 ms; done here once, every forked provisioner inherits it. */
+    if (im->n_stores > 0) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        EVP_Digest("", 0, md, NULL, EVP_sha256(), NULL);
+    }
     clean_leftovers(im);
     a->images = im;
 }
