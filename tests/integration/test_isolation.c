@@ -285,6 +285,24 @@ static int all_dead(void *arg)
     return 1;
 }
 
+/* Waits until a container's cgroup holds at least min processes; w keeps
+ * the last listing. */
+struct pids_count {
+    struct fixture *f;
+    const char *id;
+    struct pids_wait w;
+    size_t min;
+};
+
+static int pids_at_least(void *arg)
+{
+    struct pids_count *c = arg;
+    free(c->w.pids);
+    c->w.pids = NULL;
+    c->w.n = cgroups_pids(&c->f->cg, c->id, &c->w.pids);
+    return c->w.n >= c->min;
+}
+
 /* ---- tests ---- */
 
 static void memory_hog_fails_with_memory_limitation(void **state)
@@ -439,11 +457,11 @@ static void daemonized_child_dies_with_its_container(void **state)
     wait_state(f, "daemon", ST(RUNNING));
     assert_true(h_wait_until(file_has_line, ready, EVENT_TIMEOUT));
     char *id = container_of(f, "daemon");
-    struct pids_wait w = {NULL, 0};
-    w.n = cgroups_pids(&f->cg, id, &w.pids);
     /* The executor, its task's shell and sleep, the daemon's shell and its
-     * two sleeps. */
-    assert_true(w.n >= 5);
+     * two sleeps (the daemon may still be starting them). */
+    struct pids_count c = {f, id, {NULL, 0}, 5};
+    assert_true(h_wait_until(pids_at_least, &c, EVENT_TIMEOUT));
+    struct pids_wait w = c.w;
     kill_task(f, "daemon");
     wait_state(f, "daemon", ST(KILLED));
     assert_true(h_wait_until(all_dead, &w, 20));
