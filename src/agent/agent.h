@@ -89,6 +89,8 @@ enum executor_state {
     EXECUTOR_TERMINATED,    /* process gone */
 };
 
+struct volume_mount;
+
 struct agent_executor {
     char *id;
     struct agent *agent;
@@ -120,6 +122,7 @@ struct agent_executor {
     struct event *exit_watch;
     struct buf deferred;              /* events waiting for the turn's commit */
     struct container *container;      /* its isolation (isolators.h), NULL if none */
+    struct volume_mount *volume_mounts;   /* persistent volumes in it (volumes.c) */
     UT_hash_handle hh;                /* framework->executors */
     UT_hash_handle hh_pid;            /* agent->executors_by_pid */
 };
@@ -139,6 +142,9 @@ struct agent {
     struct event_base *base;
     struct agent_flags flags;
     struct flag_set *flag_set;
+    /* Told by the master's DRAIN_AGENT kills (tasks.c): 1 draining, 2 with
+     * mark_gone; until no task is left or the agent subscribes again. */
+    int draining;
     struct http_server *http;
     char ip[64];
     int port;
@@ -241,6 +247,11 @@ void tasks_framework_message(struct agent *a,
 void tasks_agent_update(struct agent *a, struct agent_executor *e, struct agent_task *t,
                         task_state_t state, Tepui__TaskStatus__Reason reason,
                         const char *message);
+/* Before a task goes to its running executor: its persistent volumes into
+ * the container; on failure the task fails (TASK_FAILED) and -1. */
+int tasks_mount_volumes(struct agent *a, struct agent_executor *e, struct agent_task *t);
+/* A terminal update while the agent drains, as Mesos's agent rewrites it. */
+void tasks_drain_rewrite(const struct agent *a, Tepui__TaskStatus *st);
 /* The master acknowledged an update of a task: a terminal one ends the
  * agent's record of the task. */
 void tasks_update_acknowledged(struct agent *a, const char *framework_id, const char *task_id,

@@ -71,13 +71,15 @@ void executor_flush_queue(struct agent *a, struct agent_executor *e)
                 in_group = strcmp(e->queued_groups[i]->tasks[k]->task_id->value, t->id) == 0;
         if (in_group)
             continue;
+        t->launched = 1;
+        if (tasks_mount_volumes(a, e, t) != 0)
+            continue;
         Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
         Tepui__Executor__Event__Launch l = TEPUI__EXECUTOR__EVENT__LAUNCH__INIT;
         l.task = t->info;
         ev.has_type = 1;
         ev.type = TEPUI__EXECUTOR__EVENT__TYPE__LAUNCH;
         ev.launch = &l;
-        t->launched = 1;
         ckpt_task_launched(a, t);
         executor_send_event(e, &ev);
     }
@@ -91,10 +93,21 @@ void executor_flush_queue(struct agent *a, struct agent_executor *e)
             if (gt != NULL && !task_state_is_terminal(gt->state)) {
                 gt->launched = 1;
                 ckpt_task_launched(a, gt);
-                live = 1;
+                live = tasks_mount_volumes(a, e, gt) == 0 ? live | 1 : -1;
             }
         }
-        if (live) {
+        if (live < 0) {
+            /* A group runs whole or not at all. */
+            for (size_t k = 0; k < g->n_tasks; k++) {
+                struct agent_task *gt = NULL;
+                HASH_FIND_STR(e->tasks, g->tasks[k]->task_id->value, gt);
+                if (gt != NULL && !task_state_is_terminal(gt->state))
+                    tasks_agent_update(a, e, gt, TEPUI__TASK_STATE__TASK_FAILED,
+                                       TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_UPDATE_FAILED,
+                                       "Failed to update the container: another task of its "
+                                       "group could not get its persistent volumes");
+            }
+        } else if (live) {
             Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
             Tepui__Executor__Event__LaunchGroup lg = TEPUI__EXECUTOR__EVENT__LAUNCH_GROUP__INIT;
             lg.task_group = g;
@@ -238,6 +251,7 @@ static void accept_update(struct agent *a, struct agent_executor *e,
     }
     struct agent_task *t = NULL;
     HASH_FIND_STR(e->tasks, s->task_id->value, t);
+    tasks_drain_rewrite(a, s);
     int dup = updates_add(a, e->framework->id, s) == -EEXIST;
     if (t != NULL && !dup && !task_state_is_terminal(t->state))
         t->state = s->state;

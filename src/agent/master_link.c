@@ -172,6 +172,8 @@ static void handle_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
         return;
     switch (ev->type) {
     case TEPUI__INTERNAL__AGENT_EVENT__TYPE__SUBSCRIBED:
+        /* A master that still drains the agent sends its kills again. */
+        a->draining = 0;
         if (ev->subscribed != NULL)
             on_subscribed(a, ev->subscribed);
         break;

@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/checkpoint.h"
 #include "agent/fetcher.h"
+#include "agent/volumes.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -27,6 +28,31 @@ static int framework_partition_aware(const struct agent_framework *f)
                 TEPUI__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE)
             return 1;
     return 0;
+}
+
+void tasks_drain_rewrite(const struct agent *a, Tepui__TaskStatus *st)
+{
+    if (!a->draining || !task_state_is_terminal(st->state))
+        return;
+    st->has_reason = 1;
+    st->reason = TEPUI__TASK_STATUS__REASON__REASON_AGENT_DRAINING;
+    if (a->draining == 2 && st->state == TEPUI__TASK_STATE__TASK_KILLED)
+        st->state = TEPUI__TASK_STATE__TASK_GONE_BY_OPERATOR;
+}
+
+/* Draining ends with the agent's last task (Mesos's agent forgets its
+ * drain config then). */
+static void drain_check_done(struct agent *a)
+{
+    struct agent_framework *f, *ftmp;
+    HASH_ITER(hh, a->frameworks, f, ftmp) {
+        struct agent_executor *e, *etmp;
+        HASH_ITER(hh, f->executors, e, etmp) {
+            if (e->tasks != NULL || e->n_queued_groups > 0)
+                return;
+        }
+    }
+    a->draining = 0;
 }
 
 void tasks_agent_update(struct agent *a, struct agent_executor *e, struct agent_task *t,
@@ -53,6 +79,9 @@ void tasks_agent_update(struct agent *a, struct agent_executor *e, struct agent_
         st.agent_id = &aid;
     }
     st.executor_id = e->info->executor_id;
+    tasks_drain_rewrite(a, &st);
+    state = st.state;
+    reason = st.reason;
     t->state = state;
     log_info("task %s of framework %s is %s (%s): %s", t->id, e->framework->id,
              task_state_name(state), task_reason_name(reason), message);
@@ -73,6 +102,7 @@ static void task_forget(struct agent *a, struct agent_executor *e, struct agent_
     HASH_DEL(e->tasks, t);
     task_free(t);
     containers_update(a, e);
+    volumes_release(a, e);
 }
 
 /* Tells the master a custom executor is gone (it then gives the executor's
@@ -253,6 +283,19 @@ void tasks_executor_fetched(struct agent *a, struct agent_executor *e)
 
 /* ---- running tasks ---- */
 
+int tasks_mount_volumes(struct agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    struct error err = {0};
+    if (volumes_mount_task(a, e, t->info, &err) == 0)
+        return 0;
+    /* As Mesos, when the containerizer's update fails before the launch. */
+    char msg[600];
+    snprintf(msg, sizeof(msg), "Failed to update the container: %s", err.msg);
+    tasks_agent_update(a, e, t, TEPUI__TASK_STATE__TASK_FAILED,
+                       TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_UPDATE_FAILED, msg);
+    return -1;
+}
+
 /* A task the executor will run (launched: it is handed over in this
  * turn), checkpointed before anything goes to the executor. group names
  * the task group it came in, if any. */
@@ -313,6 +356,8 @@ void tasks_run(struct agent *a, const Tepui__Internal__AgentEvent__RunTask *rt)
     }
     struct agent_task *t = task_add(a, e, task, e->state == EXECUTOR_RUNNING, NULL);
     if (e->state == EXECUTOR_RUNNING) {
+        if (tasks_mount_volumes(a, e, t) != 0)
+            return;
         Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
         Tepui__Executor__Event__Launch l = TEPUI__EXECUTOR__EVENT__LAUNCH__INIT;
         l.task = t->info;
@@ -368,8 +413,27 @@ void tasks_run_group(struct agent *a, const Tepui__Internal__AgentEvent__RunTask
     int running = e->state == EXECUTOR_RUNNING;
     const char *group = rg->task_group->n_tasks > 0 ? rg->task_group->tasks[0]->task_id->value
                                                     : NULL;
-    for (size_t i = 0; i < rg->task_group->n_tasks; i++)
-        task_add(a, e, rg->task_group->tasks[i], running, running ? NULL : group);
+    int mounted = 1;
+    for (size_t i = 0; i < rg->task_group->n_tasks; i++) {
+        struct agent_task *t = task_add(a, e, rg->task_group->tasks[i], running,
+                                        running ? NULL : group);
+        if (running && mounted && tasks_mount_volumes(a, e, t) != 0)
+            mounted = 0;
+    }
+    if (!mounted) {
+        /* A group runs whole or not at all. */
+        for (size_t i = 0; i < rg->task_group->n_tasks; i++) {
+            struct agent_task *t = NULL;
+            HASH_FIND_STR(e->tasks, rg->task_group->tasks[i]->task_id->value, t);
+            if (t != NULL && !task_state_is_terminal(t->state))
+                tasks_agent_update(a, e, t, TEPUI__TASK_STATE__TASK_FAILED,
+                                   TEPUI__TASK_STATUS__REASON__REASON_CONTAINER_UPDATE_FAILED,
+                                   "Failed to update the container: another task of its group "
+                                   "could not get its persistent volumes");
+        }
+        volumes_release(a, e);
+        return;
+    }
     if (e->state == EXECUTOR_RUNNING) {
         Tepui__Executor__Event ev = TEPUI__EXECUTOR__EVENT__INIT;
         Tepui__Executor__Event__LaunchGroup lg = TEPUI__EXECUTOR__EVENT__LAUNCH_GROUP__INIT;
@@ -401,6 +465,8 @@ void tasks_kill(struct agent *a, const Tepui__Internal__AgentEvent__KillTask *kt
                  kt->task_id->value, kt->framework_id->value);
         return;
     }
+    if (kt->has_agent_draining && kt->agent_draining)
+        a->draining = kt->has_mark_gone && kt->mark_gone ? 2 : 1;
     if (task_state_is_terminal(t->state))
         return;
     t->kill_requested = 1;
@@ -503,6 +569,8 @@ void tasks_update_acknowledged(struct agent *a, const char *framework_id, const 
         return;
     }
     task_forget(a, e, t);
+    if (a->draining)
+        drain_check_done(a);
     /* An executor that is gone is forgotten with its last task (a default
      * executor exits once its tasks are over, before they are
      * acknowledged); a later task for its id starts a new one. */

@@ -3,8 +3,9 @@
  * the directories of new volumes (<work_dir>/volumes/roles/<role>/<id>, as
  * Mesos lays them out), removes those of destroyed ones, and checkpoints
  * the total so it survives restarts. A container whose resources name a
- * volume gets it at its container_path inside the sandbox: a bind mount
- * when the agent is root, else a symbolic link. */
+ * volume gets it at its container_path inside the sandbox (a default
+ * executor's task: inside tasks/<task id>): a bind mount when the agent is
+ * root, else a symbolic link. */
 #ifndef TEPUI_AGENT_VOLUMES_H
 #define TEPUI_AGENT_VOLUMES_H
 
@@ -26,6 +27,12 @@ void volumes_recover(struct agent *a, const Tepui__AgentInfo *old_info,
 /* Before an executor starts: every volume in its or its tasks' resources
  * into its sandbox. */
 int volumes_mount(struct agent *a, struct agent_executor *e, struct error *err);
+/* Before a task is handed to a running executor: the task's volumes that
+ * are not there yet. */
+int volumes_mount_task(struct agent *a, struct agent_executor *e, const Tepui__TaskInfo *task,
+                       struct error *err);
+/* After a task ended or went: undoes the mounts no live task names. */
+void volumes_release(struct agent *a, struct agent_executor *e);
 /* Once its processes are gone: undoes the mounts (never the volumes). */
 void volumes_unmount(struct agent *a, struct agent_executor *e);
 

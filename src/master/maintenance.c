@@ -126,9 +126,10 @@ static struct machine *find_machine(struct machine *map, const char *hostname, c
     return mc;
 }
 
-/* The machine an agent announcing hostname from ip is on. Mesos wants both
- * fields of a scheduled MachineID to match; a MachineID that gives only the
- * hostname or only the IP matches every agent with that hostname or IP. */
+/* The machine an agent announcing hostname from ip is on. A scheduled
+ * MachineID with both fields matches only when both do (Mesos); one that
+ * gives only the hostname or only the IP matches on that alone, the exact
+ * entry first. */
 static struct machine *machine_of(struct machine *map, const char *hostname, const char *ip)
 {
     if (map == NULL)
@@ -822,6 +823,10 @@ static void kill_tasks(struct drain *d, struct agent *a)
         kt.framework_id = t->framework->info->id;
         kt.task_id = &tid;
         kt.kill_policy = kp;
+        kt.has_agent_draining = 1;
+        kt.agent_draining = 1;
+        kt.has_mark_gone = cfg->has_mark_gone;
+        kt.mark_gone = cfg->mark_gone;
         Tepui__Internal__AgentEvent ev = TEPUI__INTERNAL__AGENT_EVENT__INIT;
         ev.has_type = 1;
         ev.type = TEPUI__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;

@@ -579,6 +579,9 @@ static void drain_agent_kills_tasks_within_the_grace_and_reaches_drained(void **
     assert_true(deactivated);
     Tepui__TaskStatus *st = h_sched_wait_state(&f->s, "t1", ST(KILLED), 20);
     assert_non_null(st);
+    /* The agent says why, as Mesos's agent does while it drains. */
+    assert_true(st->has_reason);
+    assert_int_equal(st->reason, TEPUI__TASK_STATUS__REASON__REASON_AGENT_DRAINING);
     pb_free(st);
     assert_true(h_wait_until(drained, f, 10));
     /* Drained agents get no offers. */
@@ -597,13 +600,57 @@ static void drain_agent_with_mark_gone_marks_it_gone_once_drained(void **state)
              "\"mark_gone\":true}}",
              f->agent_id);
     assert_int_equal(operator_call(f->c.master.port, WIRE_JSON, call, NULL), 200);
-    Tepui__TaskStatus *st = h_sched_wait_state(&f->s, "t1", ST(KILLED), 20);
+    /* With mark_gone the killed task is gone by the operator (Mesos). */
+    Tepui__TaskStatus *st = h_sched_wait_state(&f->s, "t1", ST(GONE_BY_OPERATOR), 20);
     assert_non_null(st);
+    assert_int_equal(st->reason, TEPUI__TASK_STATUS__REASON__REASON_AGENT_DRAINING);
     pb_free(st);
     assert_true(h_wait_until(agent_gone, f, 10));
     expect_agent_exit(f);
     /* Gone for good: draining it again is refused. */
     expect_refused(f->c.master.port, call, 400, "marked gone");
+}
+
+/* Takes the next offer, declines it; the start of its unavailability, 0
+ * when it has none. */
+static int64_t next_offer_unavailable(struct fixture *f)
+{
+    Tepui__Scheduler__Event *ev = h_sched_next(&f->s, EV(OFFERS), 10);
+    assert_non_null(ev);
+    const Tepui__Offer *o = ev->offers->offers[0];
+    int64_t has = o->unavailability != NULL ? o->unavailability->start->nanoseconds : 0;
+    char *call = xasprintf("{\"type\":\"DECLINE\",\"decline\":{\"offer_ids\":[{\"value\":"
+                           "\"%s\"}],\"filters\":{\"refuse_seconds\":0}}}", o->id->value);
+    assert_int_equal(h_sched_call(&f->s, call, NULL), 202);
+    free(call);
+    pb_free(ev);
+    return has;
+}
+
+static void machine_ids_match_agents_on_the_fields_they_give(void **state)
+{
+    struct fixture *f = *state;
+    subscribe(f);
+    assert_false(next_offer_unavailable(f));
+    /* Hostname and IP given: both must match; the IP here does not. */
+    update_schedule(f->c.master.port, WIRE_JSON,
+                    SCHEDULE_OF("{\"hostname\":\"" HOST "\",\"ip\":\"10.9.9.9\"}", START_1));
+    assert_false(next_offer_unavailable(f));
+    /* Only the IP given: it alone matches. */
+    update_schedule(f->c.master.port, WIRE_JSON,
+                    SCHEDULE_OF("{\"ip\":\"127.0.0.1\"}", START_1));
+    int seen = 0;
+    for (int i = 0; i < 5 && !seen; i++)
+        seen = next_offer_unavailable(f) == 1443830400000000000LL;
+    assert_true(seen);
+    /* Both given and both matching (the hostname without regard to case). */
+    update_schedule(f->c.master.port, WIRE_JSON,
+                    SCHEDULE_OF("{\"hostname\":\"Maint-A.example\",\"ip\":\"127.0.0.1\"}",
+                                START_2));
+    seen = 0;
+    for (int i = 0; i < 5 && !seen; i++)
+        seen = next_offer_unavailable(f) == 1443834000000000000LL;
+    assert_true(seen);
 }
 
 static void deactivate_stops_offers_and_reactivate_resumes_them(void **state)
@@ -680,6 +727,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(drain_agent_with_mark_gone_marks_it_gone_once_drained,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(deactivate_stops_offers_and_reactivate_resumes_them, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(machine_ids_match_agents_on_the_fields_they_give, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(draining_calls_for_unknown_agents_are_refused, setup,
                                         teardown),

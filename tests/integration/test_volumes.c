@@ -3,7 +3,8 @@
  * at its container_path; once the task ends the volume is offered to the
  * role again and a second task reads what the first wrote; DESTROY
  * removes the directory. Bad volumes and destroying a volume in use are
- * refused by the operator API. */
+ * refused by the operator API. A task handed to a default executor that is
+ * already running gets its volume in its own sandbox, until it ends. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -308,6 +309,77 @@ static void bad_volumes_and_volumes_in_use_are_refused(void **state)
     assert_true(h_wait_until(unmounted, f->c.root, 10));
 }
 
+#define SMALL                                                                                 \
+    "[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.1}," ALLOC "},"          \
+    "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":32}," ALLOC "}]"
+
+/* LAUNCH_GROUP of one task onto the default executor "pod". */
+static void launch_on_pod(struct h_sched *s, const Tepui__Offer *o, const char *id,
+                          const char *cmd, const char *resources)
+{
+    char *call = xasprintf(
+        "{\"type\":\"ACCEPT\",\"accept\":{\"offer_ids\":[{\"value\":\"%s\"}],"
+        "\"operations\":[{\"type\":\"LAUNCH_GROUP\",\"launch_group\":{\"executor\":"
+        "{\"type\":\"DEFAULT\",\"executor_id\":{\"value\":\"pod\"},\"resources\":" SMALL "},"
+        "\"task_group\":{\"tasks\":[{\"name\":\"%s\",\"task_id\":{\"value\":\"%s\"},"
+        "\"agent_id\":{\"value\":\"%s\"},\"resources\":%s,\"command\":{\"value\":\"%s\"}}]}}}],"
+        "\"filters\":{\"refuse_seconds\":0}}}",
+        o->id->value, id, id, o->agent_id->value, resources, cmd);
+    assert_int_equal(h_sched_call(s, call, NULL), 202);
+    free(call);
+}
+
+static void task_handed_to_a_running_default_executor_gets_its_volume(void **state)
+{
+    struct fixture *f = *state;
+    struct h_sched *s = &f->s;
+    assert_int_equal(h_sched_subscribe(s, f->c.master.port, WIRE_JSON,
+                                       h_framework_json("web", "\"role\":\"web\","
+                                                               "\"principal\":\"ops\"")), 200);
+    Tepui__Scheduler__Event *ev = h_sched_next(s, EV(OFFERS), 10);
+    assert_non_null(ev);
+    accept_ops(s, ev->offers->offers[0],
+               "[{\"type\":\"RESERVE\",\"reserve\":{\"resources\":[" RESERVED_DISK(64) "]}},"
+               "{\"type\":\"CREATE\",\"create\":{\"volumes\":[" VOLUME("v1", "data", 64) "]}}]");
+    pb_free(ev);
+    ev = offer_with_volume(s, "v1");
+    char seed[800];
+    snprintf(seed, sizeof(seed), "%s/volumes/roles/web/v1/seed.txt", f->c.agents[0].dir);
+    FILE *fp = fopen(seed, "w");
+    assert_non_null(fp);
+    fputs("seeded\n", fp);
+    fclose(fp);
+
+    /* The executor runs a first task that has no volume. */
+    launch_on_pod(s, ev->offers->offers[0], "first", "sleep 60", SMALL);
+    pb_free(ev);
+    Tepui__TaskStatus *st = h_sched_wait_state(s, "first", ST(RUNNING), 20);
+    assert_non_null(st);
+    pb_free(st);
+    assert_false(mounted_under("tasks/"));
+
+    /* A second group lands on the running executor with the volume: the
+     * task finds the volume's files in its own sandbox. */
+    ev = offer_with_volume(s, "v1");
+    launch_on_pod(s, ev->offers->offers[0], "second",
+                  "grep -q seeded data/seed.txt && echo back > data/back.txt",
+                  TASK_RES(VOLUME("v1", "data", 64)));
+    pb_free(ev);
+    st = h_sched_wait_state(s, "second", ST(FINISHED), 20);
+    assert_non_null(st);
+    pb_free(st);
+    char back[800];
+    snprintf(back, sizeof(back), "%s/volumes/roles/web/v1/back.txt", f->c.agents[0].dir);
+    assert_true(exists(back));
+
+    /* Once no task uses it the mount goes, while the executor runs on. */
+    assert_true(h_wait_until(unmounted, "tasks/second/data", 10));
+    json_t *js = h_get_json(f->c.master.port, "/state");
+    json_t *fw = json_array_get(json_object_get(js, "frameworks"), 0);
+    assert_int_equal(json_array_size(json_object_get(fw, "tasks")), 1);
+    json_decref(js);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +387,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_volumes_and_volumes_in_use_are_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(task_handed_to_a_running_default_executor_gets_its_volume,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
