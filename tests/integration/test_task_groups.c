@@ -225,11 +225,26 @@ static void wait_running(struct h_sched *s, const char *const *ids)
 
 /* ---- sandboxes and processes ---- */
 
+struct sandbox_wait {
+    struct fixture *f;
+    const struct h_sched *s;
+    char *dir;
+};
+
+static int sandbox_known(void *arg)
+{
+    struct sandbox_wait *w = arg;
+    w->dir = h_agent_sandbox(&w->f->c, 0, w->s->framework_id, EXECUTOR_ID);
+    return w->dir != NULL;
+}
+
+/* The executor's sandbox, once the agent lists it (an ACCEPT's 202 comes
+ * before the group reaches the agent). */
 static char *executor_sandbox(struct fixture *f, const struct h_sched *s)
 {
-    char *dir = h_agent_sandbox(&f->c, 0, s->framework_id, EXECUTOR_ID);
-    assert_non_null(dir);
-    return dir;
+    struct sandbox_wait w = {f, s, NULL};
+    assert_true(h_wait_until(sandbox_known, &w, EVENT_TIMEOUT));
+    return w.dir;
 }
 
 static char *task_sandbox(struct fixture *f, const struct h_sched *s, const char *task_id)
