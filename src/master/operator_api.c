@@ -400,6 +400,9 @@ static void operator_api(struct http_request *req, void *arg)
     case TEPUI__MASTER__CALL__TYPE__DESTROY_VOLUMES:
         operator_resources_call(m, req, call);
         break;
+    case TEPUI__MASTER__CALL__TYPE__GET_ROLES:
+        quota_get_roles(m, req, fmt);
+        break;
     case TEPUI__MASTER__CALL__TYPE__GET_WEIGHTS:
         quota_get_weights(m, req, fmt);
         break;

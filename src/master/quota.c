@@ -1,6 +1,7 @@
 /* Weights and quota set by the operator: validation as Mesos's master
  * does it, the registry records that keep them across failovers, the
- * allocator calls that make them count, and the classic endpoints. Every
+ * allocator calls that make them count, and the classic endpoints; also
+ * the roles the master knows (GET_ROLES, /roles). Every
  * change is applied at once and written to the registry (a failed write
  * stops the master, as for agents). */
 #include "master/quota.h"
@@ -734,6 +735,252 @@ void quota_remove_quota(struct master *m, struct http_request *req, const char *
     http_respond_empty(req, 200);
 }
 
+/* ---- roles (GET_ROLES, /roles) ---- */
+
+/* What the master knows of one role: frameworks subscribed to it, what is
+ * allocated to it (tasks and executors) and offered in it, and what the
+ * agents have reserved to it (exactly it, not its descendants). */
+struct role_view {
+    char *name;
+    char **frameworks;
+    size_t n_frameworks;
+    struct resources allocated, offered, reserved;
+    UT_hash_handle hh;
+};
+
+static struct role_view *view_of(struct role_view **views, const char *name)
+{
+    struct role_view *v = NULL;
+    HASH_FIND_STR(*views, name, v);
+    if (v == NULL) {
+        v = XNEW(struct role_view);
+        v->name = xstrdup(name);
+        HASH_ADD_KEYPTR(hh, *views, v->name, strlen(v->name), v);
+    }
+    return v;
+}
+
+/* Adds each entry of r to the view of the role it is allocated to; entries
+ * without an allocation role belong to the framework's only role. */
+static void views_add_allocated(struct role_view **views, const struct framework *f,
+                                const struct resources *r, int offered)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const char *role = r->v[i].allocation_role;
+        if (role == NULL)
+            role = f->n_roles > 0 ? f->roles[0] : "*";
+        struct role_view *v = view_of(views, role);
+        resources_add_one(offered ? &v->offered : &v->allocated, &r->v[i]);
+    }
+}
+
+static int by_view_name(const void *x, const void *y)
+{
+    const struct role_view *a = *(struct role_view *const *)x;
+    const struct role_view *b = *(struct role_view *const *)y;
+    return strcmp(a->name, b->name);
+}
+
+/* Every role the master knows, as Mesos lists them: those with
+ * frameworks, allocations, a weight or quota set, or reservations. In name
+ * order; *n of them, the array and views malloc'd (roles_views_free). */
+static struct role_view **roles_views(struct master *m, size_t *n)
+{
+    struct role_view *views = NULL;
+    struct framework *f, *ftmp;
+    HASH_ITER(hh, m->frameworks, f, ftmp) {
+        for (size_t i = 0; i < f->n_roles; i++) {
+            struct role_view *v = view_of(&views, f->roles[i]);
+            v->frameworks = xrealloc(v->frameworks, (v->n_frameworks + 1) * sizeof(char *));
+            v->frameworks[v->n_frameworks++] = f->id;
+        }
+        views_add_allocated(&views, f, &f->used, 0);
+        views_add_allocated(&views, f, &f->offered, 1);
+    }
+    struct agent *ag, *atmp;
+    HASH_ITER(hh, m->agents, ag, atmp) {
+        for (size_t i = 0; i < ag->total.n; i++) {
+            const struct resource *e = &ag->total.v[i];
+            if (e->reservation_role != NULL)
+                resources_add_one(&view_of(&views, e->reservation_role)->reserved, e);
+        }
+    }
+    struct quota_role *qr, *qtmp;
+    HASH_ITER(hh, quota_of(m)->roles, qr, qtmp) {
+        if (qr->weight > 0 || qr->config != NULL)
+            view_of(&views, qr->role);
+    }
+    *n = HASH_COUNT(views);
+    struct role_view **v = xcalloc(*n ? *n : 1, sizeof(*v));
+    size_t k = 0;
+    struct role_view *rv, *rtmp;
+    HASH_ITER(hh, views, rv, rtmp) {
+        HASH_DEL(views, rv);
+        v[k++] = rv;
+    }
+    qsort(v, *n, sizeof(*v), by_view_name);
+    return v;
+}
+
+static void roles_views_free(struct role_view **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]->name);
+        free(v[i]->frameworks);
+        resources_free(&v[i]->allocated);
+        resources_free(&v[i]->offered);
+        resources_free(&v[i]->reserved);
+        free(v[i]);
+    }
+    free(v);
+}
+
+static double role_weight(struct master *m, const char *role)
+{
+    struct quota_role *r = role_find(quota_of(m), role);
+    return r != NULL && r->weight > 0 ? r->weight : 1.0;
+}
+
+static int role_within(const char *role, const char *ancestor)
+{
+    size_t n = strlen(ancestor);
+    return strncmp(role, ancestor, n) == 0 && (role[n] == '\0' || role[n] == '/');
+}
+
+static int counts_for_quota(const struct resource *e)
+{
+    return e->type == RES_SCALAR && (e->flags & RES_REVOCABLE) == 0;
+}
+
+/* What counts towards the quota of v's role, as the allocator counts it
+ * (Mesos 1.9+): every reservation to the role's subtree, allocated or not,
+ * and the unreserved resources its subtree is allocated or offered. */
+static void quota_consumed(struct role_view *const *views, size_t n, const char *role,
+                           struct resources *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct role_view *w = views[k];
+        if (!role_within(w->name, role))
+            continue;
+        for (size_t i = 0; i < w->reserved.n; i++)
+            if (counts_for_quota(&w->reserved.v[i]))
+                resources_add_one(out, &w->reserved.v[i]);
+        const struct resources *held[2] = {&w->allocated, &w->offered};
+        for (size_t h = 0; h < 2; h++)
+            for (size_t i = 0; i < held[h]->n; i++)
+                if (counts_for_quota(&held[h]->v[i]) && held[h]->v[i].reservation_role == NULL)
+                    resources_add_one(out, &held[h]->v[i]);
+    }
+}
+
+/* Scalar quantities by name, as Mesos writes ResourceQuantities in JSON. */
+static json_t *quantities_json(const struct resources *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].type != RES_SCALAR)
+            continue;
+        json_t *old = json_object_get(o, r->v[i].name);
+        double sum = (old != NULL ? json_real_value(old) : 0) +
+                     resources_scalar_to_double(r->v[i].scalar);
+        json_object_set_new(o, r->v[i].name, json_real(sum));
+    }
+    return o;
+}
+
+static json_t *entries_json(Entry *const *v, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, v[i]->key, json_real(v[i]->value->value));
+    return o;
+}
+
+void quota_get_roles(struct master *m, struct http_request *req, enum wire_format fmt)
+{
+    Tepui__Master__Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_ROLES);
+    r->get_roles = xmalloc(sizeof(*r->get_roles));
+    tepui__master__response__get_roles__init(r->get_roles);
+    size_t n = 0;
+    struct role_view **v = roles_views(m, &n);
+    r->get_roles->roles = xcalloc(n ? n : 1, sizeof(*r->get_roles->roles));
+    for (size_t i = 0; i < n; i++) {
+        Tepui__Role *role = xmalloc(sizeof(*role));
+        tepui__role__init(role);
+        role->name = xstrdup(v[i]->name);
+        role->weight = role_weight(m, v[i]->name);
+        role->frameworks = xcalloc(v[i]->n_frameworks ? v[i]->n_frameworks : 1,
+                                   sizeof(*role->frameworks));
+        for (size_t k = 0; k < v[i]->n_frameworks; k++) {
+            Tepui__FrameworkID *id = xmalloc(sizeof(*id));
+            tepui__framework_id__init(id);
+            id->value = xstrdup(v[i]->frameworks[k]);
+            role->frameworks[role->n_frameworks++] = id;
+        }
+        /* Mesos's Role.resources: allocated and offered together. */
+        struct resources both = RESOURCES_INIT;
+        resources_copy(&both, &v[i]->allocated);
+        resources_add(&both, &v[i]->offered);
+        role->resources = resources_to_proto(&both, &role->n_resources);
+        resources_free(&both);
+        r->get_roles->roles[r->get_roles->n_roles++] = role;
+    }
+    roles_views_free(v, n);
+    respond_message(req, fmt, r);
+}
+
+/* GET /roles: {"roles": [...]}, each role with its weight, frameworks,
+ * "resources" (allocated and offered), "allocated", "offered", "reserved"
+ * and "quota" (guarantee, limit and what is consumed) as Mesos 1.9+. */
+static void roles_endpoint(struct http_request *req, void *arg)
+{
+    struct master *m = arg;
+    if (master_redirect_unless_leading(m, req))
+        return;
+    if (req->method != EVHTTP_REQ_GET) {
+        http_respond_method_not_allowed(req, "GET");
+        return;
+    }
+    size_t n = 0;
+    struct role_view **v = roles_views(m, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(v[i]->name));
+        json_object_set_new(o, "weight", json_real(role_weight(m, v[i]->name)));
+        json_t *fws = json_array();
+        for (size_t k = 0; k < v[i]->n_frameworks; k++)
+            json_array_append_new(fws, json_string(v[i]->frameworks[k]));
+        json_object_set_new(o, "frameworks", fws);
+        struct resources both = RESOURCES_INIT;
+        resources_copy(&both, &v[i]->allocated);
+        resources_add(&both, &v[i]->offered);
+        json_object_set_new(o, "resources", resources_to_state_json(&both));
+        resources_free(&both);
+        json_object_set_new(o, "allocated", quantities_json(&v[i]->allocated));
+        json_object_set_new(o, "offered", quantities_json(&v[i]->offered));
+        json_object_set_new(o, "reserved", quantities_json(&v[i]->reserved));
+        const struct quota_role *qr = role_find(quota_of(m), v[i]->name);
+        const QuotaConfig *c = qr != NULL ? qr->config : NULL;
+        json_t *quota = json_object();
+        json_object_set_new(quota, "role", json_string(v[i]->name));
+        json_object_set_new(quota, "guarantee",
+                            c ? entries_json(c->guarantees, c->n_guarantees) : json_object());
+        json_object_set_new(quota, "limit",
+                            c ? entries_json(LIMITS(c), c->n_limits) : json_object());
+        struct resources consumed = RESOURCES_INIT;
+        quota_consumed(v, n, v[i]->name, &consumed);
+        json_object_set_new(quota, "consumed", quantities_json(&consumed));
+        resources_free(&consumed);
+        json_object_set_new(o, "quota", quota);
+        json_array_append_new(arr, o);
+    }
+    roles_views_free(v, n);
+    json_t *body = json_object();
+    json_object_set_new(body, "roles", arr);
+    http_respond_json(req, 200, body);
+}
+
 /* ---- classic endpoints ---- */
 
 /* GET /weights: a JSON array of WeightInfo; PUT: sets those given. */
@@ -846,4 +1093,6 @@ void quota_routes(struct master *m)
     http_server_route(m->http, "/master/quota", quota_endpoint, m);
     http_server_route_prefix(m->http, "/quota/", quota_endpoint, m);
     http_server_route_prefix(m->http, "/master/quota/", quota_endpoint, m);
+    http_server_route(m->http, "/roles", roles_endpoint, m);
+    http_server_route(m->http, "/master/roles", roles_endpoint, m);
 }

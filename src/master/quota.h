@@ -3,7 +3,8 @@
  * SET_QUOTA and REMOVE_QUOTA) and the classic /weights and /quota
  * endpoints, with Mesos's validation; what is set is kept in the registry
  * (records "weight" and "quota") and given to the allocator, which does
- * the sharing. Not here: the sharing itself (allocator/). */
+ * the sharing. Also the roles as the master sees them (GET_ROLES, /roles).
+ * Not here: the sharing itself (allocator/). */
 #ifndef TEPUI_MASTER_QUOTA_H
 #define TEPUI_MASTER_QUOTA_H
 
@@ -22,8 +23,8 @@ void quota_free(struct quota *q);
  * decode are skipped with a warning. */
 void quota_recover(struct master *m, const struct registry_state *s);
 
-/* GET/PUT /weights and GET/POST /quota, DELETE /quota/<role> (also under
- * /master/). */
+/* GET/PUT /weights, GET/POST /quota, DELETE /quota/<role> and GET /roles
+ * (also under /master/). */
 void quota_routes(struct master *m);
 
 /* The operator API's calls; each answers the request. */
@@ -36,5 +37,8 @@ void quota_update_quota(struct master *m, struct http_request *req,
 void quota_set_quota(struct master *m, struct http_request *req,
                      const Tepui__Quota__QuotaRequest *r);
 void quota_remove_quota(struct master *m, struct http_request *req, const char *role);
+/* GET_ROLES: every role the master knows (frameworks, allocations, weight,
+ * quota or reservations), as Mesos's Role. */
+void quota_get_roles(struct master *m, struct http_request *req, enum wire_format fmt);
 
 #endif

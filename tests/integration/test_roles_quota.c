@@ -1,7 +1,7 @@
 /* Roles, weights and quota against a real master and agents: the operator
  * calls (UPDATE_WEIGHTS, GET_WEIGHTS, UPDATE_QUOTA, GET_QUOTA, SET_QUOTA,
- * REMOVE_QUOTA) in JSON and protobuf and the classic /weights and /quota
- * endpoints, bad input answered 400 (409 for quota set twice), weights and
+ * REMOVE_QUOTA, GET_ROLES) in JSON and protobuf and the classic /weights,
+ * /quota and /roles endpoints, bad input answered 400 (409 for quota set twice), weights and
  * quota kept across a master restart (SQLite registry), and schedulers in
  * several roles: offers per role with allocation_info, limits holding for
  * a role's descendants, suppression per role at SUBSCRIBE and through
@@ -537,6 +537,136 @@ static void suppression_is_per_role_and_update_framework_replaces_it(void **stat
     h_sched_close(&s);
 }
 
+/* ---- roles ---- */
+
+static const Tepui__Role *role_in(const Tepui__Master__Response *r, const char *name)
+{
+    for (size_t i = 0; i < r->get_roles->n_roles; i++)
+        if (strcmp(r->get_roles->roles[i]->name, name) == 0)
+            return r->get_roles->roles[i];
+    return NULL;
+}
+
+static double role_cpus(const Tepui__Role *role)
+{
+    double sum = 0;
+    for (size_t i = 0; i < role->n_resources; i++)
+        if (strcmp(role->resources[i]->name, "cpus") == 0)
+            sum += role->resources[i]->scalar->value;
+    return sum;
+}
+
+static json_t *classic_role(json_t *body, const char *name)
+{
+    json_t *roles = json_object_get(body, "roles");
+    assert_true(json_is_array(roles));
+    for (size_t i = 0; i < json_array_size(roles); i++) {
+        json_t *r = json_array_get(roles, i);
+        if (strcmp(json_string_value(json_object_get(r, "name")), name) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* A quantity of a "quota" or top-level map of a /roles entry; 0 if absent. */
+static double quantity(json_t *role, const char *outer, const char *map, const char *name)
+{
+    json_t *o = outer != NULL ? json_object_get(role, outer) : role;
+    json_t *v = json_object_get(json_object_get(o, map), name);
+    return v != NULL ? json_number_value(v) : 0;
+}
+
+/* GET_ROLES (both encodings) and /roles list every role the master knows:
+ * with a framework, a weight, quota or a reservation, and nothing else.
+ * /roles has Mesos 1.9+'s breakdown: allocated, offered, reserved, and
+ * quota with what is consumed, unallocated reservations included. */
+static void roles_are_listed_with_frameworks_resources_and_quota(void **state)
+{
+    struct fixture *f = *state;
+    int port = f->c.master.port;
+    assert_true(h_start_agent(&f->c, "cpus(db):1;mem(db):256;disk:100", NULL) >= 0);
+    assert_int_equal(op_status(port, WIRE_JSON,
+                               "{\"type\":\"UPDATE_WEIGHTS\",\"update_weights\":{\"weight_infos\":"
+                               "[{\"role\":\"ops\",\"weight\":2}]}}", NULL),
+                     200);
+    assert_int_equal(op_status(port, WIRE_JSON,
+                               "{\"type\":\"UPDATE_QUOTA\",\"update_quota\":{\"quota_configs\":"
+                               "[{\"role\":\"eng\",\"guarantees\":{\"cpus\":{\"value\":1}},"
+                               "\"limits\":{\"cpus\":{\"value\":3}}}]}}", NULL),
+                     200);
+    struct h_sched s;
+    assert_int_equal(h_sched_subscribe(&s, port, WIRE_JSON,
+                                       h_framework_json("web", "\"roles\":[\"eng/web\"],"
+                                                        "\"capabilities\":[{\"type\":"
+                                                        "\"MULTI_ROLE\"}]")),
+                     200);
+    /* Offers up to eng's limit, kept outstanding. */
+    int64_t offered = 0;
+    while (offered < 3000) {
+        Tepui__Scheduler__Event *ev = h_sched_next(&s, TEPUI__SCHEDULER__EVENT__TYPE__OFFERS, 10);
+        assert_non_null(ev);
+        for (size_t i = 0; i < ev->offers->n_offers; i++)
+            offered += offered_cpus_in(ev->offers->offers[i], "eng/web");
+        pb_free(ev);
+    }
+    assert_int_equal(offered, 3000);
+
+    enum wire_format fmts[2] = {WIRE_JSON, WIRE_PROTOBUF};
+    for (int k = 0; k < 2; k++) {
+        Tepui__Master__Response *r = op_get(port, fmts[k], "GET_ROLES");
+        assert_non_null(r->get_roles);
+        assert_int_equal(r->get_roles->n_roles, 4);
+        const Tepui__Role *web = role_in(r, "eng/web");
+        assert_non_null(web);
+        assert_int_equal(web->n_frameworks, 1);
+        assert_string_equal(web->frameworks[0]->value, s.framework_id);
+        assert_true(web->weight == 1.0);
+        assert_true(role_cpus(web) == 3.0);
+        assert_non_null(role_in(r, "eng"));
+        assert_non_null(role_in(r, "db"));
+        assert_non_null(role_in(r, "ops"));
+        assert_true(role_in(r, "ops")->weight == 2.0);
+        assert_int_equal(role_in(r, "ops")->n_frameworks, 0);
+        pb_free(r);
+    }
+
+    const char *paths[2] = {"/roles", "/master/roles"};
+    for (int k = 0; k < 2; k++) {
+        json_t *body = h_get_json(port, paths[k]);
+        assert_non_null(body);
+        assert_int_equal(json_array_size(json_object_get(body, "roles")), 4);
+        json_t *web = classic_role(body, "eng/web");
+        assert_non_null(web);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(web, "frameworks"),
+                                                             0)),
+                            s.framework_id);
+        assert_true(quantity(web, NULL, "offered", "cpus") == 3.0);
+        assert_true(quantity(web, NULL, "allocated", "cpus") == 0.0);
+        assert_true(quantity(web, NULL, "resources", "cpus") == 3.0);
+        json_t *eng = classic_role(body, "eng");
+        assert_non_null(eng);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(eng, "quota"),
+                                                              "role")),
+                            "eng");
+        assert_true(quantity(eng, "quota", "guarantee", "cpus") == 1.0);
+        assert_true(quantity(eng, "quota", "limit", "cpus") == 3.0);
+        /* Its descendant's offers count towards it. */
+        assert_true(quantity(eng, "quota", "consumed", "cpus") == 3.0);
+        json_t *db = classic_role(body, "db");
+        assert_non_null(db);
+        assert_true(quantity(db, NULL, "reserved", "cpus") == 1.0);
+        assert_true(quantity(db, NULL, "allocated", "cpus") == 0.0);
+        /* An unallocated reservation is consumed quota (Mesos 1.9+). */
+        assert_true(quantity(db, "quota", "consumed", "cpus") == 1.0);
+        assert_true(json_real_value(json_object_get(classic_role(body, "ops"), "weight")) == 2.0);
+        json_decref(body);
+    }
+    struct h_response r;
+    assert_int_equal(classic(port, "POST", "/roles", "{}", &r), 405);
+    h_response_free(&r);
+    h_sched_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +678,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(weights_and_quota_survive_a_master_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(multi_role_offers_carry_allocation_info_within_limits,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(roles_are_listed_with_frameworks_resources_and_quota,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(suppression_is_per_role_and_update_framework_replaces_it,
                                         setup, teardown),

@@ -692,6 +692,107 @@ static void guarantee_and_limit_together(void **state)
     allocator_free(a);
 }
 
+static void add_agent(struct allocator *a, const char *id, const char *text)
+{
+    struct resources r = RESOURCES_INIT;
+    assert_int_equal(resources_parse(text, NULL, &r, NULL), 0);
+    allocator_add_agent(a, id, &r);
+    resources_free(&r);
+}
+
+static int64_t unreserved_cpus_for(const char *framework)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < n_got; i++) {
+        if (strcmp(got[i].framework, framework) != 0)
+            continue;
+        for (size_t j = 0; j < got[i].res.n; j++)
+            if (got[i].res.v[j].reservation_role == NULL &&
+                strcmp(got[i].res.v[j].name, "cpus") == 0)
+                sum += got[i].res.v[j].scalar;
+    }
+    return sum;
+}
+
+/* Mesos 1.9+: a role's unallocated reservations count towards its limit,
+ * so a reservation as large as the limit leaves no room for unreserved
+ * resources; the reservation itself is still offered. */
+static void a_reservation_up_to_the_limit_leaves_no_unreserved_room(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 3, "cpus:4;mem:1024");
+    add_agent(a, "reserved", "cpus(r):2;mem(r):512");
+    set_quota(a, "r", NULL, "cpus:2;mem:512");
+    add_framework(a, "fr", "r");
+    add_framework(a, "fo", "other");
+    allocator_run(a);
+    assert_int_equal(unreserved_cpus_for("fr"), 0);
+    assert_int_equal(cpus_for("fr"), 2000);
+    assert_int_equal(cpus_for("fo"), 12000);
+    /* Declined and offered again: the same, cycle after cycle. */
+    give_back(a, -1);
+    allocator_run(a);
+    assert_int_equal(unreserved_cpus_for("fr"), 0);
+    assert_int_equal(cpus_for("fr"), 2000);
+    clear_got();
+    allocator_free(a);
+}
+
+/* Reservations to a descendant count towards an ancestor's limit too. */
+static void a_descendants_reservation_counts_towards_the_parents_limit(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 3, "cpus:4;mem:1024");
+    add_agent(a, "reserved", "cpus(eng/web):3;mem(eng/web):512");
+    set_quota(a, "eng", NULL, "cpus:4;mem:1024");
+    add_framework(a, "fb", "eng/batch");
+    allocator_run(a);
+    /* eng/web's unallocated 3 cpus leave eng/batch one of the limit's 4. */
+    assert_int_equal(cpus_for("fb"), 1000);
+    clear_got();
+    allocator_free(a);
+}
+
+/* A guarantee partly met by an unallocated reservation holds back, and
+ * then draws, only the rest of it from the unreserved pool. */
+static void a_guarantee_partly_met_by_a_reservation_draws_only_the_rest(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 10, "cpus:4;mem:1024");
+    add_agent(a, "reserved", "cpus(q):1;mem(q):256");
+    set_quota(a, "q", "cpus:4", NULL);
+    add_framework(a, "fa", "a");
+    allocator_run(a);
+    /* 40 unreserved cpus, 3 held back for q (4 less the reserved 1). */
+    assert_int_equal(cpus_for("fa"), 37000);
+    clear_got();
+    add_framework(a, "fq", "q");
+    allocator_run(a);
+    assert_int_equal(unreserved_cpus_for("fq"), 3000);
+    assert_int_equal(cpus_for("fq"), 4000);
+    clear_got();
+    allocator_free(a);
+}
+
+/* Another role's unallocated reservation cannot meet a guarantee, so it is
+ * no part of the headroom: the unreserved pool alone is held back. */
+static void other_roles_reservations_are_not_headroom(void **state)
+{
+    (void)state;
+    struct allocator *a = new_allocator(NULL);
+    add_agents(a, 10, "cpus:4;mem:1024");
+    add_agent(a, "reserved", "cpus(r):8;mem(r):1024");
+    set_quota(a, "q", "cpus:16", NULL);
+    add_framework(a, "fa", "a");
+    allocator_run(a);
+    assert_int_equal(cpus_for("fa"), 24000);
+    clear_got();
+    allocator_free(a);
+}
+
 /* The total of an agent can change under the allocator (reservations made
  * by the operator): what is allocated stays, the rest is the new free part. */
 static void agent_total_can_change_with_allocations_kept(void **state)
@@ -748,6 +849,10 @@ int main(void)
         cmocka_unit_test(limit_is_never_exceeded_counting_descendants),
         cmocka_unit_test(guarantee_and_limit_together),
         cmocka_unit_test(agent_total_can_change_with_allocations_kept),
+        cmocka_unit_test(a_reservation_up_to_the_limit_leaves_no_unreserved_room),
+        cmocka_unit_test(a_descendants_reservation_counts_towards_the_parents_limit),
+        cmocka_unit_test(a_guarantee_partly_met_by_a_reservation_draws_only_the_rest),
+        cmocka_unit_test(other_roles_reservations_are_not_headroom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,9 +11,11 @@
  * roles whose guarantee is not met are offered, and only up to it; then
  * everyone, while enough unreserved resources stay free (headroom) to meet
  * the guarantees still unmet. Limits cut every allocation down to what the
- * role and each of its ancestors may still take. Without quota none of this
- * runs. Allocations are gathered per framework and handed to the master at
- * the end of the cycle, so each framework gets one OFFERS event per cycle. */
+ * role and each of its ancestors may still take. A role's consumption counts
+ * its subtree's allocations and its subtree's unallocated reservations.
+ * Without quota none of this runs. Allocations are gathered per framework
+ * and handed to the master at the end of the cycle, so each framework gets
+ * one OFFERS event per cycle. */
 #include "master/allocator/allocator.h"
 
 #include <errno.h>
@@ -97,6 +99,18 @@ struct alloc_framework {
     UT_hash_handle hh;
 };
 
+/* Reservations not allocated to anyone, by the role they are reserved to,
+ * each node counting its subtree's: Mesos (1.9+) charges them to a role's
+ * quota as if they were allocated, since nobody else can use them. One node
+ * per role ever reserved to and its ancestors; never freed before the
+ * allocator. */
+struct reserved_node {
+    char *name;
+    struct reserved_node *parent;
+    int64_t unallocated[SORTER_MAX_NAMES];   /* thousandths */
+    UT_hash_handle hh;
+};
+
 /* Weight and quota of a role, kept whether or not the role has frameworks
  * (an operator sets them ahead of time). Never freed before the allocator. */
 struct role_config {
@@ -105,6 +119,7 @@ struct role_config {
     int has_guarantee, has_limit;
     int64_t guarantee[SORTER_MAX_NAMES];   /* thousandths; 0 = none */
     int64_t limit[SORTER_MAX_NAMES];       /* thousandths; -1 = no limit */
+    struct reserved_node *reserved;        /* this role's subtree */
     UT_hash_handle hh;
 };
 
@@ -135,6 +150,7 @@ struct allocator {
     struct sorter roles;            /* top-level roles */
     struct alloc_role *role_table;
     struct role_config *configs;
+    struct reserved_node *reserved;     /* by role name */
     size_t n_quota_roles;           /* configs with a guarantee or limit */
     struct alloc_agent *agents;
     size_t n_agents;
@@ -169,6 +185,47 @@ static void pool_update(struct allocator *a, const struct resources *r, int sign
     for (size_t i = 0; i < a->pool.n_names; i++)
         a->pool.total[i] += sign * q[i];
     a->pool.generation++;
+}
+
+/* ---- unallocated reservations ---- */
+
+static struct reserved_node *reserved_node_get(struct allocator *a, const char *name)
+{
+    struct reserved_node *n = NULL;
+    HASH_FIND_STR(a->reserved, name, n);
+    if (n != NULL)
+        return n;
+    n = XNEW(struct reserved_node);
+    n->name = xstrdup(name);
+    const char *slash = strrchr(name, '/');
+    if (slash != NULL && slash != name) {
+        char *up = xstrndup(name, (size_t)(slash - name));
+        n->parent = reserved_node_get(a, up);
+        free(up);
+    }
+    HASH_ADD_KEYPTR(hh, a->reserved, n->name, strlen(n->name), n);
+    return n;
+}
+
+/* Adds (sign +1) or removes (-1) the reserved, non-revocable scalars of
+ * free resources to their role and its ancestors. Called wherever an
+ * agent's free part changes; unreserved entries cost one test. */
+static void reserved_track(struct allocator *a, const struct resources *free_part, int sign)
+{
+    struct reserved_node *last = NULL;
+    for (size_t i = 0; i < free_part->n; i++) {
+        const struct resource *e = &free_part->v[i];
+        if (e->reservation_role == NULL || e->type != RES_SCALAR ||
+            (e->flags & RES_REVOCABLE) != 0)
+            continue;
+        int idx = sorter_pool_index(&a->pool, e->name);
+        if (idx < 0)
+            continue;
+        if (last == NULL || strcmp(last->name, e->reservation_role) != 0)
+            last = reserved_node_get(a, e->reservation_role);
+        for (struct reserved_node *n = last; n != NULL; n = n->parent)
+            n->unallocated[idx] += sign * e->scalar;
+    }
 }
 
 /* ---- roles and frameworks ---- */
@@ -522,6 +579,7 @@ void allocator_add_agent(struct allocator *a, const char *agent_id, const struct
     HASH_ADD_KEYPTR(hh, a->agents, ag->id, strlen(ag->id), ag);
     a->n_agents++;
     pool_update(a, total, +1);
+    reserved_track(a, &ag->available, +1);
     allocator_request_run(a);
 }
 
@@ -531,6 +589,7 @@ void allocator_remove_agent(struct allocator *a, const char *agent_id)
     if (ag == NULL)
         return;
     pool_update(a, &ag->total, -1);
+    reserved_track(a, &ag->available, -1);
     while (ag->n_filters > 0)
         agent_filters_drop(ag->filters[ag->n_filters - 1].filters);
     free(ag->filters);
@@ -598,8 +657,10 @@ void allocator_update_agent_total(struct allocator *a, const char *agent_id,
     pool_update(a, &ag->total, -1);
     resources_copy(&ag->total, total);
     pool_update(a, &ag->total, +1);
+    reserved_track(a, &ag->available, -1);
     resources_copy(&ag->available, total);
     resources_subtract(&ag->available, &allocated);
+    reserved_track(a, &ag->available, +1);
     resources_free(&allocated);
     ag->generation++;
     sorter_invalidate(&a->roles);
@@ -638,7 +699,9 @@ void allocator_add_used(struct allocator *a, const char *framework_id, const cha
     struct resources plain = RESOURCES_INIT;
     resources_copy(&plain, used);
     resources_set_allocation_role(&plain, NULL);
+    reserved_track(a, &ag->available, -1);
     resources_subtract(&ag->available, &plain);
+    reserved_track(a, &ag->available, +1);
     ag->generation++;
     resources_free(&plain);
     attribute(a, framework_find(a, framework_id), used, +1);
@@ -656,6 +719,7 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
     resources_copy(&plain, res);
     resources_set_allocation_role(&plain, NULL);
     resources_add(&ag->available, &plain);
+    reserved_track(a, &plain, +1);
     ag->generation++;
     if (f != NULL && refuse_seconds > 0 && !resources_empty(&plain)) {
         /* One filter per role the resources were allocated to. */
@@ -692,18 +756,33 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
 
 /* ---- the cycle ---- */
 
+/* The framework's filter slot on the agent, NULL when it filters nothing
+ * there. */
+static struct filter_slot *filter_slot_find(struct alloc_agent *ag, const struct alloc_framework *f)
+{
+    if (ag->n_filters == 0)
+        return NULL;
+    int found;
+    size_t i = agent_filters_search(ag, f, &found);
+    return found ? &ag->filters[i] : NULL;
+}
+
+/* Whether the slot remembers "filtered" for this role at the agent's
+ * current generation: the answer needs no look at the resources. */
+static int filter_hit_remembered(const struct filter_slot *slot, const struct alloc_agent *ag,
+                                 const struct alloc_role *r, double now)
+{
+    return slot != NULL && slot->hit_generation == ag->generation &&
+           slot->hit_role == r->serial && now < slot->hit_until;
+}
+
 static int filtered(struct alloc_framework *f, struct alloc_agent *ag, const struct alloc_role *r,
                     const struct resources *avail, double now)
 {
-    if (ag->n_filters == 0)
+    struct filter_slot *slot = filter_slot_find(ag, f);
+    if (slot == NULL)
         return 0;
-    int found;
-    size_t slot_index = agent_filters_search(ag, f, &found);
-    if (!found)
-        return 0;
-    struct filter_slot *slot = &ag->filters[slot_index];
-    if (slot->hit_generation == ag->generation && slot->hit_role == r->serial &&
-        now < slot->hit_until)
+    if (filter_hit_remembered(slot, ag, r, now))
         return 1;
     struct agent_filters *af = slot->filters;
     const char *role = r->name;
@@ -764,6 +843,7 @@ static struct allocation *give(struct allocator *a, struct alloc_framework *f,
         f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
     }
     resources_subtract(&ag->available, res);
+    reserved_track(a, res, -1);
     ag->generation++;
     resources_set_allocation_role(res, r->name);
     struct allocation *al = &f->pending[f->n_pending++];
@@ -845,12 +925,13 @@ static int has_guaranteed_ancestor(struct allocator *a, const char *name)
     return found;
 }
 
-static const int64_t *role_held(struct allocator *a, const char *name)
+/* What counts towards a role's quota, as Mesos 1.9+: everything its
+ * subtree is allocated plus the reservations to its subtree that nobody is
+ * allocated. r may be NULL (a role with no framework or allocation). */
+static int64_t quota_consumed(const struct alloc_role *r, const struct role_config *c, size_t i)
 {
-    static const int64_t none[SORTER_MAX_NAMES];
-    struct alloc_role *r = NULL;
-    HASH_FIND_STR(a->role_table, name, r);
-    return r != NULL ? r->client->allocated : none;
+    int64_t held = r != NULL ? r->client->allocated[i] : 0;
+    return held + c->reserved->unallocated[i];
 }
 
 static void quota_required(struct allocator *a, struct quota_cycle *qc)
@@ -858,10 +939,13 @@ static void quota_required(struct allocator *a, struct quota_cycle *qc)
     memset(qc->required, 0, sizeof(qc->required));
     for (size_t k = 0; k < qc->n_guaranteed; k++) {
         const struct role_config *c = qc->guaranteed[k];
-        const int64_t *held = role_held(a, c->name);
-        for (size_t i = 0; i < a->pool.n_names; i++)
-            if (c->guarantee[i] > held[i])
-                qc->required[i] += c->guarantee[i] - held[i];
+        struct alloc_role *r = NULL;
+        HASH_FIND_STR(a->role_table, c->name, r);
+        for (size_t i = 0; i < a->pool.n_names; i++) {
+            int64_t consumed = quota_consumed(r, c, i);
+            if (c->guarantee[i] > consumed)
+                qc->required[i] += c->guarantee[i] - consumed;
+        }
     }
 }
 
@@ -898,7 +982,7 @@ static int guarantee_unmet(const struct allocator *a, const struct alloc_role *r
     if (c == NULL || !c->has_guarantee)
         return 0;
     for (size_t i = 0; i < a->pool.n_names; i++)
-        if (c->guarantee[i] > r->client->allocated[i])
+        if (c->guarantee[i] > quota_consumed(r, c, i))
             return 1;
     return 0;
 }
@@ -921,7 +1005,7 @@ static int role_budget(const struct allocator *a, const struct alloc_role *r,
         for (size_t i = 0; i < a->pool.n_names; i++) {
             if (c->limit[i] < 0)
                 continue;
-            int64_t left = c->limit[i] - x->client->allocated[i];
+            int64_t left = c->limit[i] - quota_consumed(x, c, i);
             if (left < 0)
                 left = 0;
             if (left < budget[i])
@@ -933,7 +1017,7 @@ static int role_budget(const struct allocator *a, const struct alloc_role *r,
     for (size_t i = 0; i < a->pool.n_names; i++) {
         int64_t cap = INT64_MAX;
         if (stage1 && own != NULL && own->guarantee[i] > 0) {
-            cap = own->guarantee[i] - r->client->allocated[i];
+            cap = own->guarantee[i] - quota_consumed(r, own, i);
             if (cap < 0)
                 cap = 0;
         } else if (qc->required[i] > 0) {
@@ -1004,6 +1088,36 @@ static void quota_after_give(struct allocator *a, struct quota_cycle *qc,
 
 /* ---- the cycle ---- */
 
+/* The framework's place in role r, or NULL when it may not be offered
+ * anything in r now (suppressed). */
+static struct framework_role *candidate_role(struct alloc_framework *f, const struct alloc_role *r)
+{
+    for (size_t m = 0; m < f->n_roles; m++)
+        if (f->roles[m].role == r)
+            return f->roles[m].suppressed ? NULL : &f->roles[m];
+    return NULL;
+}
+
+/* Index in fws of the first framework that may want this agent in role
+ * r, skipping those whose filter already answered "filtered" at the
+ * agent's generation; n when there is none. This asks nothing of the
+ * resources, so a role whose frameworks all declined the agent costs no
+ * computing of what it could be offered (reservations, quota budget). */
+static size_t first_candidate(struct alloc_agent *ag, const struct alloc_role *r,
+                              struct sorter_client *const *fws, size_t n, double now)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (!fws[j]->active)
+            return n;   /* inactive clients sort last */
+        struct alloc_framework *f = fws[j]->data;
+        if (candidate_role(f, r) == NULL)
+            continue;
+        if (!filter_hit_remembered(filter_slot_find(ag, f), ag, r, now))
+            return j;
+    }
+    return n;
+}
+
 /* Offers what is free on one agent, role by role in fair order. */
 static void allocate_agent(struct allocator *a, struct alloc_agent *ag, struct quota_cycle *qc,
                            int stage1, double now, struct resources *avail)
@@ -1018,6 +1132,11 @@ static void allocate_agent(struct allocator *a, struct alloc_agent *ag, struct q
             continue;
         if (stage1 && !guarantee_unmet(a, r))
             continue;
+        size_t n_fw = 0;
+        struct sorter_client **fws = sorter_sorted(&r->frameworks, &n_fw);
+        size_t first = first_candidate(ag, r, fws, n_fw, now);
+        if (first == n_fw)
+            continue;
         resources_allocatable_to(&ag->available, r->name, avail);
         if (qc->on && role_budget(a, r, qc, stage1, budget)) {
             struct resources cut = RESOURCES_INIT;
@@ -1027,18 +1146,12 @@ static void allocate_agent(struct allocator *a, struct alloc_agent *ag, struct q
         }
         if (!allocatable(a, avail))
             continue;
-        size_t n_fw = 0;
-        struct sorter_client **fws = sorter_sorted(&r->frameworks, &n_fw);
-        for (size_t j = 0; j < n_fw; j++) {
+        for (size_t j = first; j < n_fw; j++) {
             struct sorter_client *c = fws[j];
             if (!c->active)
                 break;   /* inactive clients sort last */
             struct alloc_framework *f = c->data;
-            struct framework_role *fr = NULL;
-            for (size_t m = 0; m < f->n_roles && fr == NULL; m++)
-                if (f->roles[m].role == r)
-                    fr = &f->roles[m];
-            if (fr == NULL || fr->suppressed)
+            if (candidate_role(f, r) == NULL)
                 continue;
             if (filtered(f, ag, r, avail, now))
                 continue;
@@ -1181,6 +1294,12 @@ void allocator_free(struct allocator *a)
         free(c->name);
         free(c);
     }
+    struct reserved_node *rn, *rntmp;
+    HASH_ITER(hh, a->reserved, rn, rntmp) {
+        HASH_DEL(a->reserved, rn);
+        free(rn->name);
+        free(rn);
+    }
     sorter_free(&a->roles);
     sorter_pool_free(&a->pool);
     for (size_t i = 0; i < a->opts.n_min_allocatable; i++)
@@ -1201,6 +1320,7 @@ static struct role_config *config_get(struct allocator *a, const char *name)
     c->weight = 1.0;
     for (size_t i = 0; i < SORTER_MAX_NAMES; i++)
         c->limit[i] = -1;
+    c->reserved = reserved_node_get(a, name);
     HASH_ADD_KEYPTR(hh, a->configs, c->name, strlen(c->name), c);
     struct alloc_role *r = NULL;
     HASH_FIND_STR(a->role_table, name, r);

@@ -116,9 +116,10 @@ void allocator_set_weight(struct allocator *a, const char *role, double weight);
  * scalar resources by name (none given: no guarantee, no limit). Guarantees
  * are met before fair sharing: unallocated resources are held back as
  * headroom for roles whose guarantee is not met yet. Limits are never
- * exceeded: a role's allocation (offers included), with its descendants',
- * stays within its limit and every ancestor's. Both count what the role
- * and its descendants hold. Setting both empty removes the quota. */
+ * exceeded by unreserved resources: a role's consumption stays within its
+ * limit and every ancestor's. Both count, as Mesos 1.9+, what the role and
+ * its descendants are allocated (offers included) plus the reservations
+ * to them that nobody is allocated. Setting both empty removes the quota. */
 struct allocator_quantity {
     const char *name;
     int64_t value;                  /* thousandths; a limit of 0 is a limit */
