@@ -493,9 +493,55 @@ static void agents_and_schedulers_follow_a_new_leader_when_the_leader_is_killed(
             elected, offered);
 }
 
+static const struct h_ha *zk_cluster;
+
+static int zk_has(void *arg)
+{
+    size_t len = 0;
+    char *data = h_zk_get(zk_cluster, arg, &len);
+    free(data);
+    return data != NULL;
+}
+
+/* The weights and quota set before the leader died, as the new leader
+ * reports them. */
+static void expect_weights_and_quota(int port)
+{
+    struct h_response r;
+    static const char json[] = "Content-Type: application/json\r\nAccept: application/json\r\n";
+    static const char get_weights[] = "{\"type\":\"GET_WEIGHTS\"}";
+    assert_int_equal(h_http(port, "POST", "/api/v1", json, get_weights, strlen(get_weights), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    json_t *w = json_loadb(r.body, r.len, 0, NULL);
+    json_t *infos = json_object_get(json_object_get(w, "get_weights"), "weight_infos");
+    assert_int_equal(json_array_size(infos), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(infos, 0), "role")),
+                        "eng/web");
+    assert_true(json_real_value(json_object_get(json_array_get(infos, 0), "weight")) == 2.5);
+    json_decref(w);
+    h_response_free(&r);
+
+    static const char get_quota[] = "{\"type\":\"GET_QUOTA\"}";
+    assert_int_equal(h_http(port, "POST", "/api/v1", json, get_quota, strlen(get_quota), &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *q = json_loadb(r.body, r.len, 0, NULL);
+    json_t *configs = json_object_get(
+        json_object_get(json_object_get(q, "get_quota"), "status"), "configs");
+    assert_int_equal(json_array_size(configs), 1);
+    json_t *cfg = json_array_get(configs, 0);
+    assert_string_equal(json_string_value(json_object_get(cfg, "role")), "eng");
+    json_t *limit = json_object_get(json_object_get(json_object_get(cfg, "limits"), "cpus"),
+                                    "value");
+    assert_true(json_number_value(limit) == 3);
+    json_decref(q);
+    h_response_free(&r);
+}
+
 static void the_registry_in_zookeeper_outlives_the_leader(void **state)
 {
     struct h_ha *c = *state;
+    zk_cluster = c;
     int leader = start_masters(c, 2);
     int lport = c->masters[leader].port;
     int a = h_ha_start_agent(c, agent_flags);
@@ -522,6 +568,22 @@ static void the_registry_in_zookeeper_outlives_the_leader(void **state)
     kill(c->agents[a].pid, SIGSTOP);
     wait_registry_state(c, id_a, UNREACHABLE);
 
+    /* Weights and quota live in the registry too. */
+    static const char json[] = "Content-Type: application/json\r\n";
+    assert_int_equal(request(lport, "POST", "/api/v1", json,
+                             "{\"type\":\"UPDATE_WEIGHTS\",\"update_weights\":{\"weight_infos\":"
+                             "[{\"role\":\"eng/web\",\"weight\":2.5}]}}", NULL, 0),
+                     200);
+    assert_int_equal(request(lport, "POST", "/api/v1", json,
+                             "{\"type\":\"UPDATE_QUOTA\",\"update_quota\":{\"force\":true,"
+                             "\"quota_configs\":[{\"role\":\"eng\",\"guarantees\":{\"cpus\":"
+                             "{\"value\":1}},\"limits\":{\"cpus\":{\"value\":3}}}]}}", NULL, 0),
+                     200);
+    /* The operator API answers before the registry write is durable (a
+     * known gap): wait for ZooKeeper to hold both records. */
+    assert_true(h_wait_until(zk_has, (void *)"/tepui/registry/records/weight/eng%2Fweb", 10));
+    assert_true(h_wait_until(zk_has, (void *)"/tepui/registry/records/quota/eng", 10));
+
     /* A new leader reads that back: the gone agent, which still tries to
      * register, stays gone; the other stays unreachable until it comes
      * back, and is then admitted again. */
@@ -529,6 +591,7 @@ static void the_registry_in_zookeeper_outlives_the_leader(void **state)
     int next = h_ha_wait_leader(c, 20);
     assert_true(next >= 0 && next != leader);
     wait_log(&c->masters[next], "1 unreachable and 1 gone", 10);
+    expect_weights_and_quota(c->masters[next].port);
     /* Started again on its work dir, the gone agent (its id checkpointed)
      * is refused by the new leader too. */
     h_ha_restart_agent(c, b, agent_flags);
