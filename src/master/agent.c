@@ -20,6 +20,10 @@
 
 #define LOG_COMPONENT "master"
 
+/* A reused send buffer grown past this by one large event (a big OFFERS) is
+ * given back rather than held for good. */
+#define SEND_SCRATCH_KEEP (1u << 20)
+
 #define AGENT_API_PATH "/internal/agent"
 
 void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
@@ -28,14 +32,17 @@ void agent_send_event(struct agent *a, const Tepui__Internal__AgentEvent *ev)
         a->master->metrics.dropped_messages++;
         return;
     }
-    struct buf body = BUF_INIT;
-    struct buf frame = BUF_INIT;
-    pb_pack_buf(&ev->base, &body);
-    recordio_write(&frame, body.data, body.len);
+    /* Every task sends several events: the record is packed in place after
+     * its length line, in a buffer the loop reuses (the master is one
+     * thread, and http_stream_send copies what it is given). */
+    static struct buf frame = BUF_INIT;
+    buf_reset(&frame);
+    recordio_write_length(&frame, protobuf_c_message_get_packed_size(&ev->base));
+    pb_pack_buf(&ev->base, &frame);
     if (http_stream_send(a->stream, frame.data, frame.len) != 0)
         a->master->metrics.dropped_messages++;
-    buf_free(&body);
-    buf_free(&frame);
+    if (frame.cap > SEND_SCRATCH_KEEP)
+        buf_free(&frame);
 }
 
 /* ---- executors known to run on an agent ---- */

@@ -14,6 +14,10 @@
 
 #define LOG_COMPONENT "master"
 
+/* A reused send buffer grown past this by one large event (a big OFFERS) is
+ * given back rather than held for good. */
+#define SEND_SCRATCH_KEEP (1u << 20)
+
 static void roles_from_info(struct framework *f)
 {
     for (size_t i = 0; i < f->n_roles; i++)
@@ -97,14 +101,28 @@ void framework_send_event(struct framework *f, const Tepui__Scheduler__Event *ev
         f->master->metrics.dropped_messages++;
         return;
     }
-    struct buf body = BUF_INIT;
-    struct buf frame = BUF_INIT;
-    wire_encode(&ev->base, f->format, &body);
-    recordio_write(&frame, body.data, body.len);
+    /* Buffers the loop reuses (the master is one thread, and
+     * http_stream_send copies what it is given): an update per task state
+     * change otherwise costs two allocations and frees. Protobuf is packed
+     * in place after its length line; JSON's length is known only once
+     * written. */
+    static struct buf body = BUF_INIT;
+    static struct buf frame = BUF_INIT;
+    buf_reset(&frame);
+    if (f->format == WIRE_PROTOBUF) {
+        recordio_write_length(&frame, protobuf_c_message_get_packed_size(&ev->base));
+        wire_encode(&ev->base, f->format, &frame);
+    } else {
+        buf_reset(&body);
+        wire_encode(&ev->base, f->format, &body);
+        recordio_write(&frame, body.data, body.len);
+    }
     if (http_stream_send(f->stream, frame.data, frame.len) != 0)
         f->master->metrics.dropped_messages++;
-    buf_free(&body);
-    buf_free(&frame);
+    if (frame.cap > SEND_SCRATCH_KEEP || body.cap > SEND_SCRATCH_KEEP) {
+        buf_free(&frame);
+        buf_free(&body);
+    }
 }
 
 void framework_send_error(struct framework *f, const char *message)

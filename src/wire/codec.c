@@ -259,8 +259,17 @@ static bool too_deep(const ProtobufCMessageDescriptor *desc, const uint8_t *p, s
  * and a required one is missing, failing the parse), and repeated keys in a
  * map (C++ keeps the last). */
 
+/* The fields leading to the one at fault, kept as names and indexes (-1 for
+ * none) while walking and written out only for an error: every call a
+ * daemon receives is normalized, and building the path string for each
+ * nested message was a visible share of decoding. too_deep() bounds the
+ * nesting, so the room below is never short (extra levels are not named). */
+#define NORMALIZE_MAX_PATH (WIRE_JSON_MAX_DEPTH + 2)
+
 struct normalize {
-    struct buf path; /* of the field at fault */
+    const char *names[NORMALIZE_MAX_PATH];
+    long index[NORMALIZE_MAX_PATH];
+    size_t depth;
     char why[200];
 };
 
@@ -376,21 +385,28 @@ static void normalize_map(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f
     free(drop);
 }
 
-/* Appends ".name", "name[i]" style path parts for error messages. */
-static void path_push(struct buf *path, const char *name, long index)
+static void path_push(struct normalize *nz, const char *name, long index)
 {
-    if (path->len > 0)
-        buf_append_char(path, '.');
-    buf_append_str(path, name);
-    if (index >= 0)
-        buf_printf(path, "[%ld]", index);
+    if (nz->depth < NORMALIZE_MAX_PATH) {
+        nz->names[nz->depth] = name;
+        nz->index[nz->depth] = index;
+    }
+    nz->depth++;
 }
 
-static void path_pop(struct buf *path, size_t mark)
+static void path_pop(struct normalize *nz, size_t mark) { nz->depth = mark; }
+
+/* Writes the path as ".name", "name[i]" style parts for error messages. */
+static void path_format(const struct normalize *nz, struct buf *out)
 {
-    path->len = mark;
-    if (path->data != NULL)
-        path->data[mark] = '\0';
+    size_t n = nz->depth < NORMALIZE_MAX_PATH ? nz->depth : NORMALIZE_MAX_PATH;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_append_char(out, '.');
+        buf_append_str(out, nz->names[i]);
+        if (nz->index[i] >= 0)
+            buf_printf(out, "[%ld]", nz->index[i]);
+    }
 }
 
 /* Depth is bounded by too_deep(), which runs first. */
@@ -405,7 +421,7 @@ static int normalize_message(ProtobufCMessage *m, struct normalize *nz)
             continue;
         if (f->label == PROTOBUF_C_LABEL_NONE)
             continue; /* proto3 enums are open */
-        size_t mark = nz->path.len;
+        size_t mark = nz->depth;
 
         if (f->type == PROTOBUF_C_TYPE_ENUM && f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t *n = (size_t *)(base + f->quantifier_offset);
@@ -420,7 +436,7 @@ static int normalize_message(ProtobufCMessage *m, struct normalize *nz)
             if (enum_known(f, *v))
                 continue;
             if (f->label == PROTOBUF_C_LABEL_REQUIRED) {
-                path_push(&nz->path, f->name, -1);
+                path_push(nz, f->name, -1);
                 snprintf(nz->why, sizeof(nz->why), "holds %d, which enum %s lacks", *v,
                          ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
                 return -EINVAL;
@@ -439,7 +455,7 @@ static int normalize_message(ProtobufCMessage *m, struct normalize *nz)
             size_t n = *(size_t *)(base + f->quantifier_offset);
             ProtobufCMessage **arr = *(ProtobufCMessage ***)(base + f->offset);
             for (size_t k = 0; k < n; k++) {
-                path_push(&nz->path, f->name, (long)k);
+                path_push(nz, f->name, (long)k);
                 /* C++ reads a map entry without its value as the value
                  * type's empty instance, which lacks its required fields. */
                 const ProtobufCFieldDescriptor *vf = &((const ProtobufCMessageDescriptor *)f->descriptor)->fields[1];
@@ -452,16 +468,16 @@ static int normalize_message(ProtobufCMessage *m, struct normalize *nz)
                 }
                 if (normalize_message(arr[k], nz) < 0)
                     return -EINVAL;
-                path_pop(&nz->path, mark);
+                path_pop(nz, mark);
             }
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
             ProtobufCMessage *sub = *(ProtobufCMessage **)(base + f->offset);
             if (sub == NULL)
                 continue;
-            path_push(&nz->path, f->name, -1);
+            path_push(nz, f->name, -1);
             if (normalize_message(sub, nz) < 0)
                 return -EINVAL;
-            path_pop(&nz->path, mark);
+            path_pop(nz, mark);
         }
     }
     return 0;
@@ -494,14 +510,17 @@ ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *desc, enum wire_
                       desc->name);
             return NULL;
         }
-        struct normalize nz = {.path = BUF_INIT};
+        struct normalize nz;
+        nz.depth = 0;
         if (normalize_message(msg, &nz) < 0) {
+            struct buf path = BUF_INIT;
+            path_format(&nz, &path);
             error_set(err, -EINVAL, "failed to parse the body as a protobuf %s message: "
-                      "field '%s' %s", desc->name, buf_cstr(&nz.path), nz.why);
+                      "field '%s' %s", desc->name, buf_cstr(&path), nz.why);
+            buf_free(&path);
             protobuf_c_message_free_unpacked(msg, NULL);
             msg = NULL;
         }
-        buf_free(&nz.path);
         return msg;
     }
     error_set(err, -EINVAL, "unsupported wire format %d", (int)f);

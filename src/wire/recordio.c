@@ -13,7 +13,7 @@
  * it and they are at least half of it: each byte is then moved O(1) times. */
 #define RECORDIO_COMPACT_MIN 4096
 
-void recordio_write(struct buf *out, const void *data, size_t len)
+void recordio_write_length(struct buf *out, size_t len)
 {
     char digits[RECORDIO_MAX_LENGTH_DIGITS + 1];
     size_t n = 0;
@@ -25,6 +25,11 @@ void recordio_write(struct buf *out, const void *data, size_t len)
     buf_reserve(out, n + 1 + len);
     buf_append(out, digits + sizeof(digits) - n, n);
     buf_append_char(out, '\n');
+}
+
+void recordio_write(struct buf *out, const void *data, size_t len)
+{
+    recordio_write_length(out, len);
     buf_append(out, data, len);
 }
 

@@ -13,6 +13,9 @@
 
 /* Appends one framed record to out. */
 void recordio_write(struct buf *out, const void *data, size_t len);
+/* Appends only the length line of a record of len bytes (and reserves room
+ * for them), for a caller that then writes the record in place. */
+void recordio_write_length(struct buf *out, size_t len);
 
 /* The longest length line accepted: a uint64 has at most 20 digits. */
 #define RECORDIO_MAX_LENGTH_DIGITS 20

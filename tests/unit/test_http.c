@@ -6,10 +6,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "http/client.h"
@@ -222,6 +228,142 @@ static void pipelined_calls_complete_in_order(void **state)
     http_client_free(c);
 }
 
+/* ---- a raw HTTP/1.1 client, to pipeline exactly what a test needs ---- */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* Sends all of data, running the server's loop whenever the socket is full. */
+static void raw_send(struct fixture *f, int fd, const char *data, size_t len)
+{
+    for (int i = 0; i < 20000 && len > 0; i++) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        }
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    }
+    assert_int_equal(len, 0);
+}
+
+/* Reads until want bytes have come (or a deadline), running the loop. */
+static void raw_read(struct fixture *f, int fd, struct buf *got, size_t want)
+{
+    char chunk[65536];
+    for (int i = 0; i < 20000 && got->len < want; i++) {
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n > 0)
+            buf_append(got, chunk, (size_t)n);
+        else
+            usleep(200);
+    }
+}
+
+static void append_echo_request(struct buf *b, const char *body, size_t len)
+{
+    buf_printf(b, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", len);
+    buf_append(b, body, len);
+}
+
+/* Takes the next response off got (from *pos): its status and body. */
+static int next_response(const struct buf *got, size_t *pos, int *status, const char **body,
+                         size_t *len)
+{
+    const char *p = buf_cstr(got) + *pos;
+    const char *end = strstr(p, "\r\n\r\n");
+    const char *cl = strstr(p, "Content-Length: ");
+    if (end == NULL || cl == NULL || cl > end || sscanf(p, "HTTP/1.1 %d", status) != 1)
+        return 0;
+    *len = (size_t)atol(cl + 16);
+    *body = end + 4;
+    *pos = (size_t)(end + 4 - got->data) + *len;
+    return *pos <= got->len;
+}
+
+/* An answer is held back while the next request of its connection is being
+ * read, so that answers share a write; when that request is still
+ * incomplete, the held answer must go out anyway (the client may be waiting
+ * for it before it sends the rest). */
+static void answer_goes_out_while_the_next_request_is_incomplete(void **state)
+{
+    struct fixture *f = *state;
+    int fd = raw_connect(f->port);
+    struct buf req = BUF_INIT, got = BUF_INIT;
+    append_echo_request(&req, "first", 5);
+    buf_append_str(&req, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsec");
+    raw_send(f, fd, req.data, req.len);
+    size_t pos = 0, len = 0;
+    int status = 0;
+    const char *body = NULL;
+    for (int i = 0; i < 50 && !next_response(&got, &pos, &status, &body, &len); i++) {
+        pos = 0;
+        raw_read(f, fd, &got, got.len + 1);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(len, 5);
+    assert_memory_equal(body, "first", 5);
+    raw_send(f, fd, "ond", 3);
+    size_t second = pos;
+    for (int i = 0; i < 50 && !next_response(&got, &pos, &status, &body, &len); i++) {
+        pos = second;
+        raw_read(f, fd, &got, got.len + 1);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(len, 6);
+    assert_memory_equal(body, "second", 6);
+    close(fd);
+    buf_free(&req);
+    buf_free(&got);
+}
+
+/* Thousands of pipelined calls whose answers outgrow the socket buffers
+ * while the client reads nothing: every answer arrives, whole and in order. */
+static void pipelined_answers_beyond_the_socket_buffer_arrive_in_order(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 6000, BODY = 1000 };
+    int fd = raw_connect(f->port);
+    struct buf req = BUF_INIT, got = BUF_INIT;
+    char body[BODY];
+    memset(body, '.', sizeof(body));
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "%06d", i);
+        body[6] = '.';
+        append_echo_request(&req, body, sizeof(body));
+    }
+    raw_send(f, fd, req.data, req.len);
+    size_t pos = 0;
+    int n = 0;
+    for (int round = 0; round < 200 && n < N; round++) {
+        raw_read(f, fd, &got, got.len + 65536);
+        int status = 0;
+        const char *b = NULL;
+        size_t len = 0, at = pos;
+        while (n < N && next_response(&got, &at, &status, &b, &len)) {
+            char want[16];
+            snprintf(want, sizeof(want), "%06d", n);
+            assert_int_equal(status, 200);
+            assert_int_equal(len, BODY);
+            assert_memory_equal(b, want, 6);
+            pos = at;
+            n++;
+        }
+    }
+    assert_int_equal(n, N);
+    close(fd);
+    buf_free(&req);
+    buf_free(&got);
+}
+
 static void calls_to_a_closed_port_all_fail(void **state)
 {
     struct fixture *f = *state;
@@ -372,6 +514,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(oversized_body_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(query_and_prefix_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(pipelined_calls_complete_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(answer_goes_out_while_the_next_request_is_incomplete,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(pipelined_answers_beyond_the_socket_buffer_arrive_in_order,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(calls_to_a_closed_port_all_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(client_freed_inside_a_callback_calls_nothing_more, setup,
                                         teardown),

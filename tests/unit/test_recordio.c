@@ -47,6 +47,25 @@ static void write_frames_length_newline_bytes(void **state)
     buf_free(&b);
 }
 
+/* The master's event senders write the length line first and then the
+ * record in place; the bytes must be those of recordio_write. */
+static void length_line_then_record_in_place_equals_recordio_write(void **state)
+{
+    struct buf whole = BUF_INIT, split = BUF_INIT;
+    const char rec[] = "0123456789abc";
+    recordio_write(&whole, rec, 13);
+    recordio_write(&whole, "", 0);
+    recordio_write_length(&split, 13);
+    assert_true(split.cap >= split.len + 13 + 1);
+    buf_append(&split, rec, 13);
+    recordio_write_length(&split, 0);
+    assert_int_equal(split.len, whole.len);
+    assert_memory_equal(split.data, "13\n0123456789abc0\n", split.len);
+    assert_memory_equal(split.data, whole.data, whole.len);
+    buf_free(&whole);
+    buf_free(&split);
+}
+
 static void reads_back_what_was_written(void **state)
 {
     struct buf stream = BUF_INIT, got = BUF_INIT;
@@ -308,6 +327,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(write_frames_length_newline_bytes),
+        cmocka_unit_test(length_line_then_record_in_place_equals_recordio_write),
         cmocka_unit_test(reads_back_what_was_written),
         cmocka_unit_test(reads_records_fed_one_byte_at_a_time),
         cmocka_unit_test(reads_records_split_at_every_position),
