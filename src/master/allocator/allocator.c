@@ -51,6 +51,7 @@ struct alloc_agent {
     struct resources available;   /* total minus everything allocated */
     uint64_t generation;          /* bumped whenever available changes */
     int active;
+    int dirty;                    /* in the allocator's list of agents to visit */
     /* The frameworks filtering this agent, sorted by framework address: the
      * cycle asks "does f filter this agent" for every framework it passes,
      * so the answer is a binary search in one small array. */
@@ -146,6 +147,12 @@ struct allocator {
     struct event *interval_timer;
     struct event *run_event;
     int run_pending;
+    /* What the next event-driven cycle visits: every agent (full_run), or
+     * only the agents whose resources changed since the last cycle, as
+     * Mesos's allocator does between its interval cycles. */
+    int full_run;
+    struct alloc_agent **dirty;
+    size_t n_dirty, cap_dirty;
     struct sorter_pool pool;
     struct sorter roles;            /* top-level roles */
     struct alloc_role *role_table;
@@ -559,6 +566,8 @@ void allocator_revive(struct allocator *a, const char *framework_id, char *const
 
 /* ---- agents ---- */
 
+static void request_agent_run(struct allocator *a, struct alloc_agent *ag);
+
 static struct alloc_agent *agent_find(struct allocator *a, const char *id)
 {
     struct alloc_agent *ag = NULL;
@@ -580,7 +589,7 @@ void allocator_add_agent(struct allocator *a, const char *agent_id, const struct
     a->n_agents++;
     pool_update(a, total, +1);
     reserved_track(a, &ag->available, +1);
-    allocator_request_run(a);
+    request_agent_run(a, ag);
 }
 
 void allocator_remove_agent(struct allocator *a, const char *agent_id)
@@ -593,6 +602,12 @@ void allocator_remove_agent(struct allocator *a, const char *agent_id)
     while (ag->n_filters > 0)
         agent_filters_drop(ag->filters[ag->n_filters - 1].filters);
     free(ag->filters);
+    if (ag->dirty) {
+        size_t i = 0;
+        while (a->dirty[i] != ag)
+            i++;
+        a->dirty[i] = a->dirty[--a->n_dirty];
+    }
     HASH_DEL(a->agents, ag);
     a->n_agents--;
     resources_free(&ag->total);
@@ -606,7 +621,7 @@ void allocator_activate_agent(struct allocator *a, const char *agent_id)
     struct alloc_agent *ag = agent_find(a, agent_id);
     if (ag != NULL) {
         ag->active = 1;
-        allocator_request_run(a);
+        request_agent_run(a, ag);
     }
 }
 
@@ -664,7 +679,7 @@ void allocator_update_agent_total(struct allocator *a, const char *agent_id,
     resources_free(&allocated);
     ag->generation++;
     sorter_invalidate(&a->roles);
-    allocator_request_run(a);
+    request_agent_run(a, ag);
 }
 
 void allocator_update_allocation(struct allocator *a, const char *framework_id,
@@ -751,7 +766,7 @@ void allocator_recover(struct allocator *a, const char *framework_id, const char
     /* A decline without a filter is offered again at the next interval, not
      * in a tight loop; everything else may go to someone at once. */
     if (refuse_seconds != 0)
-        allocator_request_run(a);
+        request_agent_run(a, ag);
 }
 
 /* ---- the cycle ---- */
@@ -1167,11 +1182,16 @@ static void allocate_agent(struct allocator *a, struct alloc_agent *ag, struct q
     }
 }
 
-void allocator_run(struct allocator *a)
+/* One cycle over every active agent with free resources (full), or over
+ * those of them whose resources changed since the last cycle. Quota makes
+ * every cycle full: its headroom is worked out over all agents. */
+static void run_cycle(struct allocator *a, int full)
 {
     int64_t t0 = clock_mono_ns();
     double now = clock_mono();
     a->run_pending = 0;
+    full |= a->full_run || a->n_quota_roles > 0;
+    a->full_run = 0;
 
     if (a->cap_scratch_agents < a->n_agents) {
         a->cap_scratch_agents = a->n_agents;
@@ -1183,11 +1203,20 @@ void allocator_run(struct allocator *a)
         a->scratch_roles = xrealloc(a->scratch_roles, n_roles * sizeof(*a->scratch_roles));
     }
     size_t n = 0;
-    struct alloc_agent *ag, *tmp;
-    HASH_ITER(hh, a->agents, ag, tmp) {
-        if (ag->active && !resources_empty(&ag->available))
-            a->scratch_agents[n++] = ag;
+    if (full) {
+        struct alloc_agent *ag, *tmp;
+        HASH_ITER(hh, a->agents, ag, tmp) {
+            if (ag->active && !resources_empty(&ag->available))
+                a->scratch_agents[n++] = ag;
+        }
+    } else {
+        for (size_t i = 0; i < a->n_dirty; i++)
+            if (a->dirty[i]->active && !resources_empty(&a->dirty[i]->available))
+                a->scratch_agents[n++] = a->dirty[i];
     }
+    for (size_t i = 0; i < a->n_dirty; i++)
+        a->dirty[i]->dirty = 0;
+    a->n_dirty = 0;
     shuffle(a->scratch_agents, n, &a->seed);
 
     struct quota_cycle qc;
@@ -1226,19 +1255,50 @@ void allocator_run(struct allocator *a)
     a->metrics.total_run_ms += ms;
 }
 
-static void run_cb(evutil_socket_t fd, short what, void *arg)
+void allocator_run(struct allocator *a)
+{
+    run_cycle(a, 1);
+}
+
+static void interval_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    allocator_run(arg);
+    run_cycle(arg, 1);
 }
 
-void allocator_request_run(struct allocator *a)
+static void event_run_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run_cycle(arg, 0);
+}
+
+static void schedule_run(struct allocator *a)
 {
     if (a->run_event == NULL || a->run_pending)
         return;
     a->run_pending = 1;
     event_active(a->run_event, EV_TIMEOUT, 0);
+}
+
+void allocator_request_run(struct allocator *a)
+{
+    a->full_run = 1;
+    schedule_run(a);
+}
+
+static void request_agent_run(struct allocator *a, struct alloc_agent *ag)
+{
+    if (!ag->dirty) {
+        if (a->n_dirty == a->cap_dirty) {
+            a->cap_dirty = a->cap_dirty ? 2 * a->cap_dirty : 64;
+            a->dirty = xrealloc(a->dirty, a->cap_dirty * sizeof(*a->dirty));
+        }
+        ag->dirty = 1;
+        a->dirty[a->n_dirty++] = ag;
+    }
+    schedule_run(a);
 }
 
 /* ---- lifecycle ---- */
@@ -1256,9 +1316,9 @@ struct allocator *allocator_new(struct event_base *base, const struct allocator_
     sorter_pool_index(&a->pool, "disk");
     sorter_pool_index(&a->pool, "gpus");
     if (base != NULL) {
-        a->run_event = event_new(base, -1, 0, run_cb, a);
+        a->run_event = event_new(base, -1, 0, event_run_cb, a);
         if (opts->allocation_interval > 0) {
-            a->interval_timer = event_new(base, -1, EV_PERSIST, run_cb, a);
+            a->interval_timer = event_new(base, -1, EV_PERSIST, interval_cb, a);
             double iv = opts->allocation_interval;
             struct timeval tv = clock_timeval(iv);
             event_add(a->interval_timer, &tv);
@@ -1306,6 +1366,7 @@ void allocator_free(struct allocator *a)
         resources_free(&a->opts.min_allocatable[i]);
     free(a->opts.min_allocatable);
     free(a->scratch_agents);
+    free(a->dirty);
     free(a->scratch_roles);
     free(a);
 }
