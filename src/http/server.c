@@ -66,7 +66,14 @@ struct conn_state {
     TAILQ_ENTRY(conn_state) answered_link;
     TAILQ_ENTRY(conn_state) held_link;
     struct event *drain;                 /* writes held bytes nobody else writes */
+    struct http_deferred *deferred;      /* requests to be answered later */
     UT_hash_handle hh;
+};
+
+struct http_deferred {
+    struct http_request req;             /* req.ev NULL once the client is gone */
+    struct conn_state *c;
+    struct http_deferred *next;          /* in c->deferred */
 };
 
 struct http_stream {
@@ -435,6 +442,11 @@ static const char *reason_phrase(int code)
 static void conn_state_free(struct conn_state *c)
 {
     struct http_server *s = c->s;
+    /* evhttp frees the requests with their connection. */
+    for (struct http_deferred *d = c->deferred; d != NULL; d = d->next) {
+        d->req.ev = NULL;
+        d->c = NULL;
+    }
     if (c->in_answered)
         TAILQ_REMOVE(&s->answered, c, answered_link);
     if (c->in_held)
@@ -472,9 +484,8 @@ static int answer_keeps_connection(struct evhttp_request *ev)
            (out == NULL || strcasecmp(out, "close") != 0);
 }
 
-static void answer_note(struct http_server *s, struct evhttp_request *ev)
+static struct conn_state *conn_state_get(struct http_server *s, struct evhttp_connection *conn)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     struct conn_state *c;
     HASH_FIND_PTR(s->conns, &conn, c);
     if (c == NULL) {
@@ -484,6 +495,12 @@ static void answer_note(struct http_server *s, struct evhttp_request *ev)
         evhttp_connection_set_closecb(conn, conn_closed, c);
         HASH_ADD_PTR(s->conns, conn, c);
     }
+    return c;
+}
+
+static void answer_note(struct http_server *s, struct evhttp_request *ev)
+{
+    struct conn_state *c = conn_state_get(s, evhttp_request_get_connection(ev));
     c->answer = ev;
     evhttp_request_set_on_complete_cb(ev, answer_completed, c);
     if (!c->in_answered) {
@@ -756,3 +773,50 @@ void http_stream_close(struct http_stream *st)
 }
 
 const char *http_stream_peer(const struct http_stream *st) { return st->peer; }
+
+/* ---- answers given later ---- */
+
+struct http_deferred *http_defer(struct http_request *req)
+{
+    struct http_deferred *d = XNEW(struct http_deferred);
+    d->req.ev = req->ev;
+    d->req.server = req->server;
+    d->req.method = req->method;
+    memcpy(d->req.peer, req->peer, sizeof(d->req.peer));
+    struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+    if (conn == NULL) {
+        d->req.ev = NULL;
+        return d;
+    }
+    d->c = conn_state_get(req->server, conn);
+    d->next = d->c->deferred;
+    d->c->deferred = d;
+    return d;
+}
+
+void http_deferred_free(struct http_deferred *d)
+{
+    if (d == NULL)
+        return;
+    if (d->c != NULL) {
+        struct http_deferred **p = &d->c->deferred;
+        while (*p != d)
+            p = &(*p)->next;
+        *p = d->next;
+    }
+    free(d);
+}
+
+void http_deferred_respond_empty(struct http_deferred *d, int code)
+{
+    if (d->req.ev != NULL)
+        http_respond_empty(&d->req, code);
+    http_deferred_free(d);
+}
+
+void http_deferred_respond_error(struct http_deferred *d, int code, const char *msg)
+{
+    if (d->req.ev != NULL)
+        http_respond_error(&d->req, code, "%s", msg);
+    http_deferred_free(d);
+}

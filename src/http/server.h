@@ -83,6 +83,17 @@ void http_respond_method_not_allowed(struct http_request *req, const char *allow
 void http_response_header(struct http_request *req, const char *name, const char *value);
 
 /* ---- streams ---- */
+/* A request answered after its handler returned (e.g. once a write it made
+ * is durable). http_defer keeps what answering needs; the answer functions
+ * free the handle, and answer nothing when the client went away meanwhile
+ * (evhttp freed the request with its connection). */
+struct http_deferred;
+struct http_deferred *http_defer(struct http_request *req);
+void http_deferred_respond_empty(struct http_deferred *d, int code);
+void http_deferred_respond_error(struct http_deferred *d, int code, const char *msg);
+/* Frees the handle without answering (the server is going away). */
+void http_deferred_free(struct http_deferred *d);
+
 typedef void (*http_stream_closed_fn)(struct http_stream *st, void *arg);
 
 /* Answers 200 with a chunked body and returns the stream; the request is

@@ -33,6 +33,7 @@ struct election {
     struct detector *detector;
     struct master *m;
     char *own_node;              /* our member, NULL while not contending */
+    int own_seen;                /* own_node was in a listing of the group */
     char *stale_node;            /* our member of a lost session */
     int contending;              /* its creation is under way */
     struct event *retry_timer;
@@ -90,8 +91,13 @@ static void check_leadership(struct election *e)
                  l != NULL && l->info->id != NULL ? l->info->id : "none");
         master_stop_leading(m);
     }
-    /* Our member vanished while the session lives (deleted by hand). */
+    /* Our member vanished while the session lives (deleted by hand). A
+     * listing made before our member was created lacks it too: only a
+     * member once listed can have left. */
     if (e->own_node != NULL && detector_listed(e->detector) &&
+        detector_has_member(e->detector, e->own_node))
+        e->own_seen = 1;
+    if (e->own_node != NULL && e->own_seen && detector_listed(e->detector) &&
         !detector_has_member(e->detector, e->own_node) && zk_is_connected(e->zk)) {
         log_warn("our member %s left the group; contending again", e->own_node);
         free(e->own_node);
@@ -119,6 +125,7 @@ static void on_created(void *arg, int rc, const char *data, size_t len)
     const char *slash = strrchr(data, '/');
     free(e->own_node);
     e->own_node = xstrdup(slash != NULL ? slash + 1 : data);
+    e->own_seen = 0;
     log_info("contending for leadership as %s/%s", e->url.path, e->own_node);
     detector_refresh(e->detector);
 }

@@ -42,11 +42,26 @@ struct unreachable_agent *master_find_unreachable(struct master *m, const char *
 
 /* ---- registry writes ---- */
 
+struct durable_answer {
+    struct http_deferred *d;
+    uint64_t after;                    /* writes that must be durable first */
+    struct durable_answer *next;
+};
+
 static void registry_written(void *arg, int rc, const struct error *err)
 {
     struct master *m = arg;
-    if (rc == 0)
+    m->registry_writes_done++;
+    if (rc == 0) {
+        while (m->durable_answers != NULL &&
+               m->durable_answers->after <= m->registry_writes_done) {
+            struct durable_answer *a = m->durable_answers;
+            m->durable_answers = a->next;
+            http_deferred_respond_empty(a->d, 200);
+            free(a);
+        }
         return;
+    }
     /* As Mesos, which aborts: acting on a change the registry lost would
      * be undone by the next leader. */
     log_error("registry write failed: %s; the master stops", err ? err->msg : "unknown error");
@@ -60,7 +75,40 @@ void master_registry_apply(struct master *m, enum registry_op_type type, const c
     if (m->registry == NULL)
         return;
     struct registry_op op = {.type = type, .agent_id = agent_id, .info = info, .time = time};
-    registry_apply(m->registry, &op, registry_written, m);
+    master_registry_write(m, &op);
+}
+
+void master_registry_write(struct master *m, const struct registry_op *op)
+{
+    if (m->registry == NULL)
+        return;
+    m->registry_writes_issued++;
+    registry_apply(m->registry, op, registry_written, m);
+}
+
+void master_answer_when_durable(struct master *m, struct http_request *req)
+{
+    if (m->registry_writes_done >= m->registry_writes_issued) {
+        http_respond_empty(req, 200);
+        return;
+    }
+    struct durable_answer *a = XNEW(struct durable_answer);
+    a->d = http_defer(req);
+    a->after = m->registry_writes_issued;
+    if (m->durable_answers == NULL)
+        m->durable_answers_tail = &m->durable_answers;
+    *m->durable_answers_tail = a;
+    m->durable_answers_tail = &a->next;
+}
+
+void master_durable_answers_free(struct master *m)
+{
+    while (m->durable_answers != NULL) {
+        struct durable_answer *a = m->durable_answers;
+        m->durable_answers = a->next;
+        http_deferred_free(a->d);
+        free(a);
+    }
 }
 
 /* ---- the re-registration deadline ---- */

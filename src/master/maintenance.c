@@ -192,19 +192,6 @@ static int unavailability_equal(const Tepui__Unavailability *x, const Tepui__Una
 
 /* ---- the registry ---- */
 
-static void record_written(void *arg, int rc, const struct error *err)
-{
-    struct master *m = arg;
-    if (rc == 0)
-        return;
-    /* As every registry write: a change the registry lost would be undone
-     * by the next leader, so the master stops (Mesos aborts). */
-    log_error("registry write of maintenance state failed: %s; the master stops",
-              err ? err->msg : "unknown error");
-    m->registry_failed = 1;
-    event_base_loopbreak(m->base);
-}
-
 static void put_record(struct master *m, const char *kind, const char *key,
                        const ProtobufCMessage *value)
 {
@@ -215,7 +202,7 @@ static void put_record(struct master *m, const char *kind, const char *key,
         pb_pack_buf(value, &b);
     struct registry_op op = {.type = REGISTRY_PUT_RECORD, .kind = kind, .key = key,
                              .value = (const uint8_t *)b.data, .len = b.len};
-    registry_apply(m->registry, &op, record_written, m);
+    master_registry_write(m, &op);
     buf_free(&b);
 }
 
@@ -224,7 +211,7 @@ static void delete_record(struct master *m, const char *kind, const char *key)
     if (m->registry == NULL)
         return;
     struct registry_op op = {.type = REGISTRY_DELETE_RECORD, .kind = kind, .key = key};
-    registry_apply(m->registry, &op, record_written, m);
+    master_registry_write(m, &op);
 }
 
 static void save_schedule(struct maintenance *mt)
@@ -946,7 +933,7 @@ static void drain_agent(struct master *m, struct http_request *req,
     if (a != NULL)
         deactivate(a);
     advance_drains(mt);
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 static void deactivate_agent(struct master *m, struct http_request *req, const char *id)
@@ -965,7 +952,7 @@ static void deactivate_agent(struct master *m, struct http_request *req, const c
     struct agent *a = master_find_agent(m, id);
     if (a != NULL)
         deactivate(a);
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 static void reactivate_agent(struct master *m, struct http_request *req, const char *id)
@@ -989,7 +976,7 @@ static void reactivate_agent(struct master *m, struct http_request *req, const c
         a->active = 1;
         allocator_activate_agent(m->allocator, a->id);
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 int maintenance_agent_deactivated(struct master *m, const char *agent_id)
@@ -1144,12 +1131,12 @@ static Schedule *schedule_copy(struct master *m)
     return s;
 }
 
-static void answer(struct http_request *req, int rc, const struct error *err)
+static void answer(struct master *m, struct http_request *req, int rc, const struct error *err)
 {
     if (rc != 0)
         http_respond_error(req, 400, "%s", err->msg);
     else
-        http_respond_empty(req, 200);
+        master_answer_when_durable(m, req);
 }
 
 int maintenance_operator_call(struct master *m, struct http_request *req, const Call *call,
@@ -1174,16 +1161,17 @@ int maintenance_operator_call(struct master *m, struct http_request *req, const 
         return 1;
     }
     case TEPUI__MASTER__CALL__TYPE__UPDATE_MAINTENANCE_SCHEDULE:
-        answer(req, update_schedule(m, call->update_maintenance_schedule->schedule, &err), &err);
+        answer(m, req, update_schedule(m, call->update_maintenance_schedule->schedule, &err),
+               &err);
         return 1;
     case TEPUI__MASTER__CALL__TYPE__START_MAINTENANCE:
-        answer(req,
+        answer(m, req,
                start_maintenance(m, call->start_maintenance->machines,
                                  call->start_maintenance->n_machines, &err),
                &err);
         return 1;
     case TEPUI__MASTER__CALL__TYPE__STOP_MAINTENANCE:
-        answer(req,
+        answer(m, req,
                stop_maintenance(m, call->stop_maintenance->machines,
                                 call->stop_maintenance->n_machines, &err),
                &err);
@@ -1235,7 +1223,7 @@ static void schedule_endpoint(struct http_request *req, void *arg)
         http_respond_error(req, 400, "Failed to parse the maintenance schedule: %s", err.msg);
         return;
     }
-    answer(req, update_schedule(m, s, &err), &err);
+    answer(m, req, update_schedule(m, s, &err), &err);
     pb_free(s);
 }
 
@@ -1296,7 +1284,7 @@ static void machine_endpoint(struct http_request *req, struct master *m, int dow
     }
     int rc = down ? start_maintenance(m, list->machines, list->n_machines, &err)
                   : stop_maintenance(m, list->machines, list->n_machines, &err);
-    answer(req, rc, &err);
+    answer(m, req, rc, &err);
     pb_free(list);
 }
 

@@ -159,6 +159,7 @@ void master_free(struct master *m)
     /* As a Mesos master that exits: agents keep running their tasks and
      * re-register with the next master; nothing is killed or recorded. */
     master_forget_state(m);
+    master_durable_answers_free(m);
     http_server_free(m->http);
     allocator_free(m->allocator);
     if (m->info)

@@ -205,6 +205,10 @@ struct master {
     /* A registry write failed: the master stops (as Mesos aborts), since
      * its decisions would not survive a failover. */
     int registry_failed;
+    /* Registry writes made and made durable (the registry keeps their
+     * order), and operator answers waiting for the writes before them. */
+    uint64_t registry_writes_issued, registry_writes_done;
+    struct durable_answer *durable_answers, **durable_answers_tail;
     struct allocator *allocator;
     struct master_metrics metrics;
     /* Leadership: a single master leads from the start; with --zk only the
@@ -245,6 +249,13 @@ void master_forget_state(struct master *m);
  * the master). info for REGISTRY_ADMIT and REGISTRY_MARK_REACHABLE. */
 void master_registry_apply(struct master *m, enum registry_op_type type, const char *agent_id,
                            const Tepui__AgentInfo *info, double time);
+/* Any other registry write (records), with the same failure rule. */
+void master_registry_write(struct master *m, const struct registry_op *op);
+/* Answers req with 200 once every registry write made so far is durable,
+ * as Mesos answers operator calls after its registrar commits: a master
+ * that dies before then has told nobody the change was made. */
+void master_answer_when_durable(struct master *m, struct http_request *req);
+void master_durable_answers_free(struct master *m);
 struct recovered_agent *master_find_recovered(struct master *m, const char *id);
 struct gone_agent *master_find_gone(struct master *m, const char *id);
 struct unreachable_agent *master_find_unreachable(struct master *m, const char *id);

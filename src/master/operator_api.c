@@ -333,7 +333,7 @@ static void mark_agent_gone(struct master *m, struct http_request *req, const Ca
         http_respond_error(req, 404, "Agent '%s' not found", id);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 static void operator_api(struct http_request *req, void *arg)

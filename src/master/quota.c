@@ -108,19 +108,6 @@ static struct quota_role **roles_sorted(struct quota *q, size_t *n)
 
 /* ---- the registry ---- */
 
-static void record_written(void *arg, int rc, const struct error *err)
-{
-    struct master *m = arg;
-    if (rc == 0)
-        return;
-    /* As for agents: a change the registry lost would be undone by the
-     * next leader, so the master stops. */
-    log_error("registry write of weights/quota failed: %s; the master stops",
-              err ? err->msg : "unknown error");
-    m->registry_failed = 1;
-    event_base_loopbreak(m->base);
-}
-
 static void record_put(struct master *m, const char *kind, const char *key,
                        const ProtobufCMessage *msg)
 {
@@ -130,7 +117,7 @@ static void record_put(struct master *m, const char *kind, const char *key,
     pb_pack_buf(msg, &b);
     struct registry_op op = {.type = REGISTRY_PUT_RECORD, .kind = kind, .key = key,
                              .value = (const uint8_t *)b.data, .len = b.len};
-    registry_apply(m->registry, &op, record_written, m);
+    master_registry_write(m, &op);
     buf_free(&b);
 }
 
@@ -139,7 +126,7 @@ static void record_delete(struct master *m, const char *kind, const char *key)
     if (m->registry == NULL)
         return;
     struct registry_op op = {.type = REGISTRY_DELETE_RECORD, .kind = kind, .key = key};
-    registry_apply(m->registry, &op, record_written, m);
+    master_registry_write(m, &op);
 }
 
 /* ---- the allocator ---- */
@@ -690,7 +677,7 @@ void quota_update_weights(struct master *m, struct http_request *req,
         http_respond_error(req, 400, "Failed to update weights: %s", err.msg);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 void quota_get_quota(struct master *m, struct http_request *req, enum wire_format fmt)
@@ -710,7 +697,7 @@ void quota_update_quota(struct master *m, struct http_request *req,
         http_respond_error(req, 400, "Failed to update quota: %s", err.msg);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 void quota_set_quota(struct master *m, struct http_request *req,
@@ -722,7 +709,7 @@ void quota_set_quota(struct master *m, struct http_request *req,
         http_respond_error(req, conflict ? 409 : 400, "Failed to set quota: %s", err.msg);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 void quota_remove_quota(struct master *m, struct http_request *req, const char *role)
@@ -732,7 +719,7 @@ void quota_remove_quota(struct master *m, struct http_request *req, const char *
         http_respond_error(req, 400, "%s", err.msg);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 /* ---- roles (GET_ROLES, /roles) ---- */
@@ -1036,7 +1023,7 @@ static void weights_endpoint(struct http_request *req, void *arg)
         http_respond_error(req, 400, "Failed to update weights: %s", err.msg);
         return;
     }
-    http_respond_empty(req, 200);
+    master_answer_when_durable(m, req);
 }
 
 /* GET /quota: QuotaStatus; POST: a QuotaRequest (SET_QUOTA); DELETE

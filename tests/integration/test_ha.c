@@ -579,10 +579,9 @@ static void the_registry_in_zookeeper_outlives_the_leader(void **state)
                              "\"quota_configs\":[{\"role\":\"eng\",\"guarantees\":{\"cpus\":"
                              "{\"value\":1}},\"limits\":{\"cpus\":{\"value\":3}}}]}}", NULL, 0),
                      200);
-    /* The operator API answers before the registry write is durable (a
-     * known gap): wait for ZooKeeper to hold both records. */
-    assert_true(h_wait_until(zk_has, (void *)"/tepui/registry/records/weight/eng%2Fweb", 10));
-    assert_true(h_wait_until(zk_has, (void *)"/tepui/registry/records/quota/eng", 10));
+    /* Answered only once ZooKeeper holds them: nothing to wait for. */
+    assert_true(zk_has((void *)"/tepui/registry/records/weight/eng%2Fweb"));
+    assert_true(zk_has((void *)"/tepui/registry/records/quota/eng"));
 
     /* A new leader reads that back: the gone agent, which still tries to
      * register, stays gone; the other stays unreachable until it comes

@@ -34,6 +34,7 @@ struct fixture {
     int client_closed;
     int client_status;
     struct http_client_stream *cstream;
+    struct http_deferred *deferred;
 };
 
 static void echo_handler(struct http_request *req, void *arg)
@@ -73,6 +74,12 @@ static void stream_handler(struct http_request *req, void *arg)
     http_stream_send(f->stream, "hello ", 6);
 }
 
+static void defer_handler(struct http_request *req, void *arg)
+{
+    struct fixture *f = arg;
+    f->deferred = http_defer(req);
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -83,6 +90,7 @@ static int setup(void **state)
     http_server_route(f->server, "/query", query_handler, f);
     http_server_route(f->server, "/stream", stream_handler, f);
     http_server_route_prefix(f->server, "/files/", prefix_handler, f);
+    http_server_route(f->server, "/later", defer_handler, f);
     assert_int_equal(http_server_bind(f->server, "127.0.0.1", 0, &f->port, NULL), 0);
     assert_true(f->port > 0);
     *state = f;
@@ -94,6 +102,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (f->stream)
         http_stream_close(f->stream);
+    http_deferred_free(f->deferred);
     http_server_free(f->server);
     event_base_loop(f->base, EVLOOP_NONBLOCK);
     event_base_free(f->base);
@@ -364,6 +373,56 @@ static void pipelined_answers_beyond_the_socket_buffer_arrive_in_order(void **st
     buf_free(&got);
 }
 
+/* An answer given after the handler returned reaches the client, and the
+ * connection goes on serving. */
+static void deferred_answer_arrives_when_given(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client *c = http_client_new(f->base, "127.0.0.1", f->port, 5);
+    f->replies = 0;
+    assert_non_null(http_client_request(c, "POST", "/later", NULL, "x", 1, on_reply, f));
+    for (int i = 0; i < 200 && f->deferred == NULL; i++)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_non_null(f->deferred);
+    for (int i = 0; i < 20; i++)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_int_equal(f->replies, 0);
+    http_deferred_respond_empty(f->deferred, 202);
+    f->deferred = NULL;
+    run_until(f, &f->replies);
+    assert_int_equal(f->last_status, 202);
+    f->replies = 0;
+    assert_non_null(http_client_request(c, "POST", "/echo", NULL, "again", 5, on_reply, f));
+    run_until(f, &f->replies);
+    assert_int_equal(f->last_status, 200);
+    http_client_free(c);
+}
+
+/* A client that leaves before its deferred answer: answering it then does
+ * no harm (evhttp notices the close when the answer fails to go out, or
+ * frees the request with its connection first, which the handle tracks;
+ * ASan would see a freed request touched). */
+static void deferred_answer_to_a_client_gone_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+    int fd = raw_connect(f->port);
+    static const char req[] = "POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx";
+    raw_send(f, fd, req, sizeof(req) - 1);
+    for (int i = 0; i < 2000 && f->deferred == NULL; i++) {
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        usleep(100);
+    }
+    assert_non_null(f->deferred);
+    close(fd);
+    for (int i = 0; i < 200; i++) {
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        usleep(200);
+    }
+    http_deferred_respond_error(f->deferred, 500, "too late");
+    f->deferred = NULL;
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
 static void calls_to_a_closed_port_all_fail(void **state)
 {
     struct fixture *f = *state;
@@ -518,6 +577,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(pipelined_answers_beyond_the_socket_buffer_arrive_in_order,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_answer_arrives_when_given, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_answer_to_a_client_gone_is_dropped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(calls_to_a_closed_port_all_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(client_freed_inside_a_callback_calls_nothing_more, setup,
                                         teardown),
