@@ -51,7 +51,8 @@ struct durable_answer {
 static void registry_written(void *arg, int rc, const struct error *err)
 {
     struct master *m = arg;
-    m->registry_writes_done++;
+    if (m->registry_writes_done < m->registry_writes_issued)
+        m->registry_writes_done++;
     if (rc == 0) {
         while (m->durable_answers != NULL &&
                m->durable_answers->after <= m->registry_writes_done) {
@@ -341,6 +342,16 @@ void master_stop_leading(struct master *m)
              "run on) until elected again",
              HASH_COUNT(m->frameworks), HASH_COUNT(m->agents));
     m->leading = 0;
+    /* Writes of the lost session are dropped without a word: whoever waits
+     * for them is told the change may not have been made. */
+    while (m->durable_answers != NULL) {
+        struct durable_answer *a = m->durable_answers;
+        m->durable_answers = a->next;
+        http_deferred_respond_error(a->d, 503, "No longer the leading master: the change may "
+                                    "not have been recorded");
+        free(a);
+    }
+    m->registry_writes_done = m->registry_writes_issued;
     /* Streams close: schedulers and agents look for the new leader. */
     master_forget_state(m);
     master_reset_allocator(m);
