@@ -1104,24 +1104,6 @@ void maintenance_forget(struct master *m)
 
 /* ---- the operator API ---- */
 
-static void respond(struct http_request *req, enum wire_format fmt, Response *r)
-{
-    struct buf body = BUF_INIT;
-    wire_encode(&r->base, fmt, &body);
-    http_respond_buf(req, 200, wire_format_media_type(fmt), &body);
-    buf_free(&body);
-    pb_free(r);
-}
-
-static Response *response_new(Tepui__Master__Response__Type type)
-{
-    Response *r = xmalloc(sizeof(*r));
-    tepui__master__response__init(r);
-    r->has_type = 1;
-    r->type = type;
-    return r;
-}
-
 static Schedule *schedule_copy(struct master *m)
 {
     if (m->maintenance != NULL)
@@ -1145,19 +1127,20 @@ int maintenance_operator_call(struct master *m, struct http_request *req, const 
     struct error err = {0};
     switch (call->type) {
     case TEPUI__MASTER__CALL__TYPE__GET_MAINTENANCE_SCHEDULE: {
-        Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MAINTENANCE_SCHEDULE);
+        Response *r =
+            operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MAINTENANCE_SCHEDULE);
         r->get_maintenance_schedule = xmalloc(sizeof(*r->get_maintenance_schedule));
         tepui__master__response__get_maintenance_schedule__init(r->get_maintenance_schedule);
         r->get_maintenance_schedule->schedule = schedule_copy(m);
-        respond(req, fmt, r);
+        operator_respond(req, fmt, r);
         return 1;
     }
     case TEPUI__MASTER__CALL__TYPE__GET_MAINTENANCE_STATUS: {
-        Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MAINTENANCE_STATUS);
+        Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MAINTENANCE_STATUS);
         r->get_maintenance_status = xmalloc(sizeof(*r->get_maintenance_status));
         tepui__master__response__get_maintenance_status__init(r->get_maintenance_status);
         r->get_maintenance_status->status = cluster_status(m);
-        respond(req, fmt, r);
+        operator_respond(req, fmt, r);
         return 1;
     }
     case TEPUI__MASTER__CALL__TYPE__UPDATE_MAINTENANCE_SCHEDULE:

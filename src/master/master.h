@@ -374,6 +374,10 @@ void state_routes(struct master *m);
 /* ---- operator_api.c ---- */
 /* POST /api/v1: the Mesos v1 operator API. */
 void operator_api_routes(struct master *m);
+/* A v1 operator Response of that type (its body for the caller to fill). */
+Tepui__Master__Response *operator_response_new(Tepui__Master__Response__Type type);
+/* Answers 200 with r in fmt, and frees r. */
+void operator_respond(struct http_request *req, enum wire_format fmt, Tepui__Master__Response *r);
 
 /* ---- operator_resources.c: reservations and persistent volumes ---- */
 struct operation;

@@ -88,7 +88,7 @@ static Tepui__TimeInfo *time_info(double seconds)
     return t;
 }
 
-static Response *response_new(Tepui__Master__Response__Type type)
+Response *operator_response_new(Tepui__Master__Response__Type type)
 {
     Response *r = xmalloc(sizeof(*r));
     tepui__master__response__init(r);
@@ -97,7 +97,7 @@ static Response *response_new(Tepui__Master__Response__Type type)
     return r;
 }
 
-static void respond(struct http_request *req, enum wire_format fmt, Response *r)
+void operator_respond(struct http_request *req, enum wire_format fmt, Response *r)
 {
     struct buf body = BUF_INIT;
     wire_encode(&r->base, fmt, &body);
@@ -108,7 +108,7 @@ static void respond(struct http_request *req, enum wire_format fmt, Response *r)
 
 static Response *get_health(void)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_HEALTH);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_HEALTH);
     r->get_health = xmalloc(sizeof(*r->get_health));
     tepui__master__response__get_health__init(r->get_health);
     r->get_health->healthy = 1;
@@ -117,7 +117,7 @@ static Response *get_health(void)
 
 static Response *get_flags(struct master *m)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_FLAGS);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_FLAGS);
     Tepui__Master__Response__GetFlags *g = xmalloc(sizeof(*g));
     tepui__master__response__get_flags__init(g);
     json_t *flags = flags_to_json(m->flag_set);
@@ -138,7 +138,7 @@ static Response *get_flags(struct master *m)
 
 static Response *get_version(void)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_VERSION);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_VERSION);
     Tepui__Master__Response__GetVersion *g = xmalloc(sizeof(*g));
     tepui__master__response__get_version__init(g);
     Tepui__VersionInfo *v = xmalloc(sizeof(*v));
@@ -156,7 +156,7 @@ static Response *get_version(void)
 
 static Response *get_master(struct master *m)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MASTER);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_MASTER);
     Tepui__Master__Response__GetMaster *g = xmalloc(sizeof(*g));
     tepui__master__response__get_master__init(g);
     g->master_info = PB_COPY(Tepui__MasterInfo, m->info);
@@ -170,7 +170,7 @@ static Response *get_master(struct master *m)
 
 static Response *get_agents(struct master *m)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_AGENTS);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_AGENTS);
     Tepui__Master__Response__GetAgents *g = xmalloc(sizeof(*g));
     tepui__master__response__get_agents__init(g);
     g->agents = xcalloc(HASH_COUNT(m->agents) + 1, sizeof(*g->agents));
@@ -250,7 +250,7 @@ static Tepui__Master__Response__GetFrameworks__Framework *framework_proto(const 
 
 static Response *get_frameworks(struct master *m)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_FRAMEWORKS);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_FRAMEWORKS);
     Tepui__Master__Response__GetFrameworks *g = xmalloc(sizeof(*g));
     tepui__master__response__get_frameworks__init(g);
     g->frameworks = xcalloc(HASH_COUNT(m->frameworks) + 1, sizeof(*g->frameworks));
@@ -303,7 +303,7 @@ static void framework_tasks(struct task_lists *l, const struct framework *f, int
 
 static Response *get_tasks(struct master *m)
 {
-    Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_TASKS);
+    Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_TASKS);
     Tepui__Master__Response__GetTasks *g = xmalloc(sizeof(*g));
     tepui__master__response__get_tasks__init(g);
     struct task_lists l = {0};
@@ -361,25 +361,25 @@ static void operator_api(struct http_request *req, void *arg)
         http_respond_empty(req, 501);
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_HEALTH:
-        respond(req, fmt, get_health());
+        operator_respond(req, fmt, get_health());
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_FLAGS:
-        respond(req, fmt, get_flags(m));
+        operator_respond(req, fmt, get_flags(m));
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_VERSION:
-        respond(req, fmt, get_version());
+        operator_respond(req, fmt, get_version());
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_MASTER:
-        respond(req, fmt, get_master(m));
+        operator_respond(req, fmt, get_master(m));
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_AGENTS:
-        respond(req, fmt, get_agents(m));
+        operator_respond(req, fmt, get_agents(m));
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_FRAMEWORKS:
-        respond(req, fmt, get_frameworks(m));
+        operator_respond(req, fmt, get_frameworks(m));
         break;
     case TEPUI__MASTER__CALL__TYPE__GET_TASKS:
-        respond(req, fmt, get_tasks(m));
+        operator_respond(req, fmt, get_tasks(m));
         break;
     case TEPUI__MASTER__CALL__TYPE__MARK_AGENT_GONE:
         mark_agent_gone(m, req, call);

@@ -641,32 +641,13 @@ static Tepui__WeightInfo **weight_infos(struct master *m, size_t *n_out)
     return w;
 }
 
-static void respond_message(struct http_request *req, enum wire_format fmt,
-                            Tepui__Master__Response *r)
-{
-    struct buf body = BUF_INIT;
-    wire_encode(&r->base, fmt, &body);
-    http_respond_buf(req, 200, wire_format_media_type(fmt), &body);
-    buf_free(&body);
-    pb_free(r);
-}
-
-static Tepui__Master__Response *response_new(Tepui__Master__Response__Type type)
-{
-    Tepui__Master__Response *r = xmalloc(sizeof(*r));
-    tepui__master__response__init(r);
-    r->has_type = 1;
-    r->type = type;
-    return r;
-}
-
 void quota_get_weights(struct master *m, struct http_request *req, enum wire_format fmt)
 {
-    Tepui__Master__Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_WEIGHTS);
+    Tepui__Master__Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_WEIGHTS);
     r->get_weights = xmalloc(sizeof(*r->get_weights));
     tepui__master__response__get_weights__init(r->get_weights);
     r->get_weights->weight_infos = weight_infos(m, &r->get_weights->n_weight_infos);
-    respond_message(req, fmt, r);
+    operator_respond(req, fmt, r);
 }
 
 void quota_update_weights(struct master *m, struct http_request *req,
@@ -682,11 +663,11 @@ void quota_update_weights(struct master *m, struct http_request *req,
 
 void quota_get_quota(struct master *m, struct http_request *req, enum wire_format fmt)
 {
-    Tepui__Master__Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_QUOTA);
+    Tepui__Master__Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_QUOTA);
     r->get_quota = xmalloc(sizeof(*r->get_quota));
     tepui__master__response__get_quota__init(r->get_quota);
     r->get_quota->status = quota_status(m);
-    respond_message(req, fmt, r);
+    operator_respond(req, fmt, r);
 }
 
 void quota_update_quota(struct master *m, struct http_request *req,
@@ -885,7 +866,7 @@ static json_t *entries_json(Entry *const *v, size_t n)
 
 void quota_get_roles(struct master *m, struct http_request *req, enum wire_format fmt)
 {
-    Tepui__Master__Response *r = response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_ROLES);
+    Tepui__Master__Response *r = operator_response_new(TEPUI__MASTER__RESPONSE__TYPE__GET_ROLES);
     r->get_roles = xmalloc(sizeof(*r->get_roles));
     tepui__master__response__get_roles__init(r->get_roles);
     size_t n = 0;
@@ -913,7 +894,7 @@ void quota_get_roles(struct master *m, struct http_request *req, enum wire_forma
         r->get_roles->roles[r->get_roles->n_roles++] = role;
     }
     roles_views_free(v, n);
-    respond_message(req, fmt, r);
+    operator_respond(req, fmt, r);
 }
 
 /* GET /roles: {"roles": [...]}, each role with its weight, frameworks,
