@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/archive_copy.h"
 #include "common/xalloc.h"
 
 #define READ_BLOCK (64 * 1024)
@@ -220,22 +221,6 @@ static int check_entry(struct archive_entry *entry, const char *path, struct err
     return 0;
 }
 
-static int copy_data(struct archive *in, struct archive *out, struct error *err)
-{
-    for (;;) {
-        const void *block;
-        size_t size;
-        la_int64_t offset;
-        int r = archive_read_data_block(in, &block, &size, &offset);
-        if (r == ARCHIVE_EOF)
-            return 0;
-        if (r < ARCHIVE_WARN)
-            return error_set(err, -EINVAL, "%s", archive_error_string(in));
-        if (archive_write_data_block(out, block, size, offset) < ARCHIVE_WARN)
-            return error_set(err, -EIO, "%s", archive_error_string(out));
-    }
-}
-
 /* Unpacks into the working directory. */
 static int unpack_here(const char *tarball, struct error *err)
 {
@@ -296,7 +281,7 @@ static int unpack_here(const char *tarball, struct error *err)
             rc = error_set(err, -EIO, "layer entry '%s': %s", path, archive_error_string(out));
             goto out;
         }
-        if (archive_entry_size(entry) > 0 && (rc = copy_data(in, out, err)) != 0)
+        if (archive_entry_size(entry) > 0 && (rc = archive_copy_data(in, out, err)) != 0)
             goto out;
         if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
             rc = error_set(err, -EIO, "layer entry '%s': %s", path, archive_error_string(out));
